@@ -1,0 +1,333 @@
+"""The small types that tasks, adapters and the runner share.
+
+Tasks never import adapters and adapters never import tasks: both speak only these types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Mapping, Sequence, Union
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict
+
+RequestKind = Literal["text", "image"]
+Role = Literal["system", "user", "assistant"]
+ContentPart = Union[str, Image.Image]
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+@dataclass
+class ChatMessage:
+    """One chat turn; `content` is an ordered list of text pieces and PIL images.
+
+    An adapter renders each image where it stands in the list (Janus: one `<image_placeholder>`).
+    """
+
+    role: Role
+    content: list[ContentPart]
+
+    @property
+    def images(self) -> list[Image.Image]:
+        return [part for part in self.content if isinstance(part, Image.Image)]
+
+    @property
+    def text(self) -> str:
+        """The text of the turn with each image shown as `<image>` (for logs)."""
+        return "".join(part if isinstance(part, str) else "<image>" for part in self.content)
+
+
+@dataclass
+class TextRequest:
+    """Chat messages with images in, text out (understanding benchmarks).
+
+    `messages` holds the whole conversation the protocol prescribes, including a system message
+    when the protocol has one (an empty system prompt is simply no system message). Decoding is
+    greedy when `temperature == 0`.
+    """
+
+    task: str
+    sample_id: str
+    index: int
+    messages: list[ChatMessage]
+    max_new_tokens: int
+    temperature: float = 0.0
+
+    kind: ClassVar[RequestKind] = "text"
+
+    @property
+    def images(self) -> list[Image.Image]:
+        return [img for message in self.messages for img in message.images]
+
+    @property
+    def length_hint(self) -> int:
+        """Rough prompt size used to sort requests into batches of similar length."""
+        return sum(len(m.text) for m in self.messages) + 10_000 * len(self.images)
+
+    def log_view(self) -> dict[str, Any]:
+        return {
+            "messages": [{"role": m.role, "content": m.text} for m in self.messages],
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+        }
+
+
+@dataclass
+class ImageRequest:
+    """A prompt in, `len(seeds)` images out (generation benchmarks).
+
+    One seed per image, derived from (base seed, prompt, image index) by `image_seeds`, so an
+    image never depends on the batch it was generated in.
+    """
+
+    task: str
+    sample_id: str
+    index: int
+    prompt: str
+    seeds: list[int]
+    cfg_weight: float = 5.0
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+
+    kind: ClassVar[RequestKind] = "image"
+
+    @property
+    def num_images(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def length_hint(self) -> int:
+        return len(self.prompt)
+
+    def log_view(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "seeds": self.seeds,
+            "cfg_weight": self.cfg_weight,
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "top_p": self.top_p,
+        }
+
+
+Request = Union[TextRequest, ImageRequest]
+
+
+def image_seeds(base_seed: int, prompt: str, num_images: int) -> list[int]:
+    """Per-image seeds derived from (base seed, prompt, image index); stable across runs and batches."""
+    seeds = []
+    for index in range(num_images):
+        digest = hashlib.sha256(f"{base_seed}\x00{prompt}\x00{index}".encode()).digest()
+        seeds.append(int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF)
+    return seeds
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+@dataclass
+class TextOutput:
+    text: str
+
+
+@dataclass
+class ImageOutput:
+    images: list[Image.Image]
+
+
+Output = Union[TextOutput, ImageOutput]
+
+
+# ----------------------------------------------------------------------------- samples & data
+
+
+@dataclass
+class Sample:
+    """One benchmark item: a stable id, its position in the loaded split, ground truth and metadata.
+
+    `row` is the raw dataset row (images undecoded); it is never persisted. `target` and `meta`
+    must be JSON-serialisable: they go into the per-sample records.
+    """
+
+    id: str
+    index: int
+    target: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+    row: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a task's data lives: a Hugging Face dataset (id, config, split, revision).
+
+    `columns` are the columns the task reads (checked on load); `image_columns` are read
+    undecoded and decoded per sample so that one unreadable image fails one sample only.
+    """
+
+    hf_id: str
+    split: str
+    config: str | None = None
+    revision: str | None = None
+    columns: tuple[str, ...] = ()
+    image_columns: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "hf_id": self.hf_id,
+            "config": self.config,
+            "split": self.split,
+            "revision": self.revision,
+        }
+
+
+class SampleError(Exception):
+    """A problem with one sample's data (for instance an unreadable image): that sample fails, the run goes on."""
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+class Metric(ABC):
+    """Accumulates mergeable sufficient statistics over scored samples (update/merge/compute)."""
+
+    @abstractmethod
+    def update(self, sample: Sample, score: Mapping[str, Any]) -> None:
+        """Adds one scored sample."""
+
+    @abstractmethod
+    def merge(self, other: "Metric") -> None:
+        """Adds the statistics of another instance (another shard or another part of the run)."""
+
+    @abstractmethod
+    def compute(self) -> dict[str, float]:
+        """Metric name -> value, in the papers' units."""
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+class TaskOptions(BaseModel):
+    """Base of every task's typed options; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Task(ABC):
+    """A benchmark: data source, request building, scoring, metrics, protocol card, published numbers.
+
+    Protocol variants are typed options (`Options`), never copies of the task.
+    """
+
+    name: ClassVar[str]
+    request_kind: ClassVar[RequestKind]
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[TaskOptions]] = TaskOptions
+    # reference model key (e.g. "janus-pro-7b") -> headline value as printed in the paper
+    published: ClassVar[dict[str, float]] = {}
+    # where each published number comes from
+    published_source: ClassVar[str] = ""
+
+    def __init__(self, options: TaskOptions | None = None, seed: int = 0) -> None:
+        self.options = options if options is not None else self.Options()
+        # the run's base seed: generation tasks derive per-image seeds from it (image_seeds)
+        self.seed = seed
+
+    @property
+    @abstractmethod
+    def headline(self) -> str:
+        """The metric the paper table shows."""
+
+    @abstractmethod
+    def data_source(self) -> DataSource:
+        """The dataset this task reads under the current options."""
+
+    @abstractmethod
+    def demo_rows(self) -> list[dict[str, Any]]:
+        """A few synthetic rows in the real schema (images as PNG bytes), generated in code."""
+
+    @abstractmethod
+    def samples(self, rows: Sequence[Mapping[str, Any]]) -> list[Sample]:
+        """Turns the loaded rows into samples (filtering by the options where the protocol says so)."""
+
+    @abstractmethod
+    def build_request(self, sample: Sample) -> Request:
+        """The request the protocol prescribes for a sample; raises SampleError for bad sample data."""
+
+    @abstractmethod
+    def score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
+        """Scores one output (None = the sample failed); JSON-serialisable."""
+
+    def published_numbers(self) -> dict[str, float]:
+        """The published headline numbers that apply under the current options (none when a variant
+        changes what the headline measures)."""
+        return dict(self.published)
+
+    @abstractmethod
+    def new_metric(self) -> Metric:
+        """A fresh aggregator for this task's scores."""
+
+    @abstractmethod
+    def protocol_card(self) -> dict[str, Any]:
+        """What a reader needs to know how the number was produced (prompt, settings, rules)."""
+
+
+# ----------------------------------------------------------------------------- model adapters
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the user asked for on the command line, before an adapter is built."""
+
+    name: str
+    model_path: str | None = None
+    revision: str | None = None
+    dtype: str = "auto"
+    device: str = "auto"
+    trust_remote_code: bool = False
+    args: Mapping[str, str] = field(default_factory=dict)
+
+
+class ModelAdapter(ABC):
+    """Wraps a model family; receives lists of requests and batches internally as the hardware allows."""
+
+    name: ClassVar[str]
+    supports: ClassVar[frozenset[RequestKind]] = frozenset()
+    description: ClassVar[str] = ""
+
+    @classmethod
+    @abstractmethod
+    def from_spec(cls, spec: ModelSpec) -> "ModelAdapter":
+        """Builds the adapter; raises UserError for bad arguments or unreachable weights."""
+
+    @property
+    @abstractmethod
+    def label(self) -> str:
+        """The model's name in output folders and the leaderboard."""
+
+    @property
+    def reference_key(self) -> str | None:
+        """Key of the published numbers this model should reproduce (e.g. "janus-pro-7b"), if any."""
+        return None
+
+    @abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """Everything about the model that determines its outputs (id, revision, dtype, ...); JSON."""
+
+    def task_identity(self, task: str) -> dict[str, Any]:
+        """Task-specific parts of the identity (e.g. which saved-outputs file serves this task)."""
+        return {}
+
+    def generate_text(self, requests: Sequence[TextRequest]) -> list[TextOutput]:
+        raise NotImplementedError(f"{self.name} does not generate text")
+
+    def generate_images(self, requests: Sequence[ImageRequest]) -> list[ImageOutput]:
+        raise NotImplementedError(f"{self.name} does not generate images")
+
+    def peak_memory_bytes(self) -> int | None:
+        """Peak accelerator memory, when the adapter can tell."""
+        return None

@@ -1,0 +1,215 @@
+"""Command line: `janus-eval` / `python run_eval.py`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from janus_eval.api import ModelSpec
+from janus_eval.errors import UserError
+
+EPILOG = """examples:
+  janus-eval --model janus-tiny --tasks mme,pope --data demo
+  janus-eval --model janus-pro-7b --tasks mme,pope
+  janus-eval --model janus-pro-7b --tasks pope --task-option pope.split=all
+  janus-eval --model predictions --model-args path=results/janus-tiny/{task}.samples.jsonl --tasks mme,pope --data demo
+"""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, like every other user error
+        self.print_usage(sys.stderr)
+        raise SystemExit(_fail(message))
+
+
+def _fail(message: str) -> int:
+    print(f"janus-eval: error: {message}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(
+        prog="janus-eval",
+        description="Evaluate Janus-family models on understanding and generation benchmarks.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    listing = parser.add_argument_group("listing")
+    listing.add_argument("--list-tasks", action="store_true", help="list the registered tasks and exit")
+    listing.add_argument("--list-models", action="store_true", help="list the registered models and exit")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="model name or alias (see --list-models)")
+    model.add_argument("--model-path", help="local checkpoint directory (transformers format)")
+    model.add_argument("--revision", help="hub revision (branch, tag or commit) of the checkpoint")
+    model.add_argument("--model-args", default="", help="adapter arguments, KEY=VALUE[,KEY=VALUE...]")
+    model.add_argument("--dtype", default="auto", help="auto (bfloat16 on CUDA, float32 on CPU), bfloat16, float16, float32")
+    model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    model.add_argument(
+        "--trust-remote-code", action="store_true", help="allow the checkpoint's own Python code to run (off by default)"
+    )
+    model.add_argument("--published-as", help="compare with the published numbers of this model (e.g. janus-pro-7b)")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--tasks", help="comma-separated task names (see --list-tasks)")
+    run.add_argument(
+        "--task-option",
+        action="append",
+        default=[],
+        metavar="TASK.KEY=VALUE",
+        help="set a typed task option, e.g. pope.split=all (repeatable)",
+    )
+    run.add_argument(
+        "--data", choices=["hub", "demo"], default="hub", help="hub: the benchmark's dataset; demo: built-in demo rows"
+    )
+    run.add_argument("--data-dir", type=Path, help="read task T from the local folder DIR/T/ (parquet or save_to_disk)")
+    run.add_argument("--limit", type=int, help="evaluate only the first N samples of each task")
+    run.add_argument("--batch-size", type=int, default=8, help="requests per adapter call (default 8)")
+    run.add_argument("--output-dir", type=Path, default=Path("results"), help="where results go (default results/)")
+    run.add_argument("--seed", type=int, default=0, help="base seed (image seeds derive from it; default 0)")
+    run.add_argument(
+        "--fresh", action="store_true", help="ignore finished samples of an earlier run (they are moved aside, not deleted)"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("-v", "--verbose", action="store_true", help="log more")
+    return parser
+
+
+def parse_key_values(text: str, what: str) -> dict[str, str]:
+    """`a=1,b=x` -> {"a": "1", "b": "x"}; UserError on a malformed item."""
+    values: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"bad {what} item {item!r}: expected KEY=VALUE")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def parse_task_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """`["pope.split=all", "mme.prompt=lmms_eval"]` -> {"pope": {"split": "all"}, "mme": {...}}."""
+    options: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, value = item.partition("=")
+        task, dot, key = target.partition(".")
+        if not sep or not dot or not task or not key:
+            raise UserError(f"bad --task-option {item!r}: expected TASK.KEY=VALUE, e.g. pope.split=all")
+        options.setdefault(task.strip(), {})[key.strip()] = value.strip()
+    return options
+
+
+def _list_tasks() -> None:
+    from janus_eval.registry import TASKS
+
+    for name, task_cls in TASKS:
+        fields = ", ".join(
+            f"{field}={info.default!r}" for field, info in task_cls.Options.model_fields.items()
+        )
+        print(f"{name:<14} {task_cls.request_kind:<6} {task_cls.description}")
+        if fields:
+            print(f"{'':<14} options: {fields}")
+
+
+def _list_models() -> None:
+    from janus_eval.registry import MODELS
+
+    aliases = MODELS.aliases()
+    for name, adapter_cls in MODELS:
+        names = [alias for alias, target in aliases.items() if target == name]
+        print(f"{name:<14} {'/'.join(sorted(adapter_cls.supports)):<10} {adapter_cls.description}")
+        if names:
+            print(f"{'':<14} aliases: {', '.join(names)}")
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    from janus_eval.runner import RunConfig, evaluate
+
+    if not args.model:
+        raise UserError("--model is required (see --list-models)")
+    if not args.tasks:
+        raise UserError("--tasks is required (see --list-tasks)")
+    if args.data == "demo" and args.data_dir is not None:
+        raise UserError("--data demo and --data-dir exclude each other")
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        raise UserError(f"--data-dir {args.data_dir} is not a directory")
+    model_args = parse_key_values(args.model_args, "--model-args")
+    if args.published_as:
+        model_args["published_as"] = args.published_as
+    tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
+    if len(set(tasks)) != len(tasks):
+        raise UserError("a task is named twice in --tasks")
+    config = RunConfig(
+        model=ModelSpec(
+            name=args.model,
+            model_path=args.model_path,
+            revision=args.revision,
+            dtype=args.dtype,
+            device=args.device,
+            trust_remote_code=args.trust_remote_code,
+            args=model_args,
+        ),
+        tasks=tasks,
+        task_options=parse_task_options(args.task_option),
+        data_mode=args.data,
+        data_dir=args.data_dir,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        output_dir=args.output_dir,
+        seed=args.seed,
+        resume=not args.fresh,
+        show_progress=not args.no_progress,
+        command=argv,
+    )
+    results = evaluate(config)
+    for result in results:
+        line = f"{result.task:<12} {result.headline.metric} = {_fmt(result.headline.value)}"
+        if result.published is not None:
+            line += f"  (published {result.published.value:g} for {result.published.model}, delta {_fmt(result.published.delta)})"
+        counts = result.counts
+        line += f"  [{counts.scored}/{counts.total} scored, {counts.failed} failed, {counts.reused} reused]"
+        print(line)
+    md_path = config.output_dir / "leaderboard.md"
+    print(f"\nresults in {config.output_dir}/; leaderboard {md_path}:\n")
+    print(md_path.read_text(encoding="utf-8"))
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.list_tasks or args.list_models:
+            if args.list_tasks:
+                _list_tasks()
+            if args.list_models:
+                _list_models()
+            return 0
+        return _run(args, ["janus-eval", *argv])
+    except UserError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print(
+            "\njanus-eval: interrupted; finished samples are saved: rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    except MemoryError:
+        return _fail("out of memory; lower --batch-size and rerun the same command (the run resumes)")
+    except Exception as exc:
+        if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError, without importing torch here
+            return _fail(f"out of accelerator memory ({exc}); lower --batch-size and rerun (the run resumes)")
+        raise

@@ -1,0 +1,148 @@
+"""Loads a task's rows: from the Hugging Face Hub (or its local cache), a local folder, or built-in demo rows.
+
+Image columns are read undecoded, so one unreadable image fails one sample, not the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+from janus_eval.api import DataSource, Task
+from janus_eval.errors import UserError
+from janus_eval.hashing import hash_files, hash_json
+
+DataMode = Literal["hub", "demo"]
+
+
+@dataclass
+class LoadedData:
+    """Rows plus where they came from (recorded in results and in the config hash)."""
+
+    rows: Sequence[Mapping[str, Any]]
+    origin: str  # "hub", "local" or "demo"
+    location: str
+    fingerprint: str
+
+    def describe(self) -> dict[str, Any]:
+        return {"origin": self.origin, "location": self.location, "fingerprint": self.fingerprint, "rows": len(self.rows)}
+
+
+def load_task_data(task: Task, mode: DataMode = "hub", data_dir: Path | None = None) -> LoadedData:
+    """The rows of `task` under the chosen data mode; UserError with a remedy when they cannot be had."""
+    source = task.data_source()
+    if mode == "demo":
+        rows = task.demo_rows()
+        _check_columns(task.name, source, list(rows[0].keys()) if rows else [], "the built-in demo rows")
+        return LoadedData(rows, "demo", f"built-in demo rows of {task.name}", hash_json(rows))
+    if data_dir is not None:
+        return _load_local(task, source, data_dir)
+    return _load_hub(task, source)
+
+
+def _check_columns(task_name: str, source: DataSource, found: Sequence[str], where: str) -> None:
+    missing = [c for c in source.columns if c not in found]
+    if missing:
+        raise UserError(
+            f"{where} for task {task_name!r} lack the column(s) {', '.join(missing)} "
+            f"(found: {', '.join(found) or 'none'}); the task expects the columns of {source.hf_id}: "
+            f"{', '.join(source.columns)}"
+        )
+
+
+def _undecoded(dataset: Any, source: DataSource) -> Any:
+    """Casts image columns (single images or lists of images) to undecoded `{"bytes", "path"}` values."""
+    from datasets import Image, LargeList, List
+
+    def strip_decode(feature: Any) -> Any:
+        if isinstance(feature, Image):
+            return Image(decode=False)
+        if isinstance(feature, List):
+            return List(strip_decode(feature.feature), length=feature.length)
+        if isinstance(feature, LargeList):
+            return LargeList(strip_decode(feature.feature))
+        if isinstance(feature, dict):
+            return {key: strip_decode(value) for key, value in feature.items()}
+        return feature
+
+    features = dataset.features.copy()
+    for column in source.image_columns:
+        if column in features:
+            features[column] = strip_decode(features[column])
+    return dataset.cast(features) if features != dataset.features else dataset
+
+
+def _local_files(folder: Path, split: str) -> list[Path]:
+    """Parquet files of a folder; those named for `split` (hub layout `split-0000x-of-0000y.parquet` or a
+    `split/` sub-folder) when there are any."""
+    files = sorted(folder.rglob("*.parquet"))
+
+    def names_split(path: Path) -> bool:
+        parts = path.relative_to(folder).parts
+        stem = path.name.split("-")[0].split(".")[0].split("_")[0]
+        return split in parts[:-1] or stem == split
+
+    chosen = [path for path in files if names_split(path)]
+    return chosen or files
+
+
+def _load_local(task: Task, source: DataSource, data_dir: Path) -> LoadedData:
+    from datasets import Dataset, DatasetDict, load_from_disk
+
+    folder = data_dir / task.name
+    if source.config and (folder / source.config).is_dir():
+        folder = folder / source.config
+    remedy = (
+        f"put the data of task {task.name!r} in {folder}/ as parquet files (the columns of {source.hf_id}: "
+        f"{', '.join(source.columns)}) or as a `datasets` save_to_disk folder"
+    )
+    if not folder.is_dir():
+        raise UserError(f"no local data for task {task.name!r}: {folder} does not exist; {remedy}")
+    try:
+        if (folder / "dataset_dict.json").exists() or (folder / "state.json").exists():
+            loaded = load_from_disk(str(folder))
+            if isinstance(loaded, DatasetDict):
+                if source.split in loaded:
+                    loaded = loaded[source.split]
+                elif len(loaded) == 1:
+                    loaded = next(iter(loaded.values()))
+                else:
+                    raise UserError(
+                        f"{folder} has splits {', '.join(loaded)} but not {source.split!r}, the split task "
+                        f"{task.name!r} reads"
+                    )
+            dataset: Dataset = loaded
+            fingerprint = hash_files([p for p in folder.rglob("*") if p.is_file()], folder)
+        else:
+            files = _local_files(folder, source.split)
+            if not files:
+                raise UserError(f"{folder} holds no parquet files; {remedy}")
+            from datasets import load_dataset
+
+            dataset = load_dataset("parquet", data_files=[str(p) for p in files], split="train")
+            fingerprint = hash_files(files, folder)
+    except UserError:
+        raise
+    except Exception as exc:  # datasets raises many types for unreadable folders
+        raise UserError(f"cannot read the local data of task {task.name!r} in {folder}: {exc}; {remedy}") from None
+    _check_columns(task.name, source, dataset.column_names, f"the local data in {folder}")
+    return LoadedData(_undecoded(dataset, source), "local", str(folder), fingerprint)
+
+
+def _load_hub(task: Task, source: DataSource) -> LoadedData:
+    from datasets import load_dataset
+
+    try:
+        dataset = load_dataset(source.hf_id, source.config, split=source.split, revision=source.revision)
+    except Exception as exc:  # offline, not cached, gated, wrong id: all end the run the same way
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"cannot load dataset {source.hf_id!r} (config {source.config or 'default'}, split {source.split!r}) "
+            f"for task {task.name!r}: {first_line}. If this machine is offline, either download it on a connected "
+            f"machine into the Hugging Face cache (HF_HOME) and set HF_DATASETS_OFFLINE=1, or save it as parquet "
+            f"files under DIR/{task.name}/ and pass --data-dir DIR; `--data demo` runs the built-in demo rows"
+        ) from None
+    _check_columns(task.name, source, dataset.column_names, f"the dataset {source.hf_id}")
+    fingerprint = getattr(dataset, "_fingerprint", None) or hash_json(source.describe())
+    return LoadedData(_undecoded(dataset, source), "hub", source.hf_id, fingerprint)

@@ -1,0 +1,127 @@
+"""Per-sample records: one JSON line per finished sample, appended and flushed as it completes.
+
+Every record carries the config hash of the run that produced it; a rerun with the same hash
+skips the samples already recorded (resume), while a changed configuration never reuses them.
+Records are self-contained (task, sample id, row, config hash, rank), so the files of several
+processes of one run merge by concatenation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SCHEMA = "janus-eval.sample/1"
+
+
+class SampleRecord(BaseModel):
+    """One sample's request, output, score and status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal["janus-eval.sample/1"] = SAMPLE_SCHEMA
+    config_hash: str
+    task: str
+    id: str
+    row: int
+    target: Any = None
+    meta: dict[str, Any] = {}
+    request: dict[str, Any] | None = None
+    output: Any = None
+    score: dict[str, Any] = {}
+    failed: bool = False
+    error: str | None = None
+    rank: int = 0
+    seconds: float | None = None
+    created: float = 0.0
+
+
+def read_records(path: Path) -> Iterator[SampleRecord]:
+    """Yields the valid records of a file; a torn last line (killed writer) is skipped."""
+    if not path.exists():
+        return
+    with path.open("r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield SampleRecord.model_validate(json.loads(line))
+            except (json.JSONDecodeError, ValidationError):
+                log.warning("%s:%d: skipping an unreadable record", path, number)
+
+
+class RecordStore:
+    """The `<task>.samples.jsonl` file of one task under one configuration."""
+
+    def __init__(self, path: Path, config_hash: str) -> None:
+        self.path = path
+        self.config_hash = config_hash
+        self._handle: Any = None
+
+    def load(self, resume: bool) -> dict[str, SampleRecord]:
+        """Returns the latest record per sample id of this configuration.
+
+        Records of another configuration (or all records, when `resume` is False) are moved aside
+        to `<task>.samples.<hash>.jsonl` so the file only ever holds one configuration.
+        """
+        records = list(read_records(self.path))
+        stale = [r for r in records if r.config_hash != self.config_hash]
+        if records and (stale or not resume):
+            self._archive(records[0].config_hash if stale else self.config_hash)
+            return {}
+        latest: dict[str, SampleRecord] = {}
+        for record in records:
+            latest[record.id] = record
+        return latest
+
+    def _archive(self, old_hash: str) -> None:
+        stem = self.path.name.removesuffix(".jsonl")
+        target = self.path.with_name(f"{stem}.{old_hash[:12]}.jsonl")
+        counter = 1
+        while target.exists():
+            target = self.path.with_name(f"{stem}.{old_hash[:12]}.{counter}.jsonl")
+            counter += 1
+        self.path.rename(target)
+        log.info("moved records of an earlier configuration to %s", target)
+
+    def _repair_tail(self) -> None:
+        """Cuts a torn last line (a writer killed mid-line) so the next record starts on its own line."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with self.path.open("rb+") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) == b"\n":
+                return
+            handle.seek(0)
+            data = handle.read()
+            handle.truncate(data.rfind(b"\n") + 1)
+
+    def append(self, record: SampleRecord) -> None:
+        """Writes one record and flushes it (a killed process loses nothing already appended)."""
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._repair_tail()
+            self._handle = self.path.open("a", encoding="utf-8")
+        if not record.created:
+            record.created = time.time()
+        self._handle.write(record.model_dump_json() + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> "RecordStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

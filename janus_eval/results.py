@@ -1,0 +1,113 @@
+"""The per-task result file `OUTPUT_DIR/<model-label>/<task>.json`: versioned schema, read and write."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+RESULT_SCHEMA = "janus-eval.result/1"
+
+
+class Headline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str
+    value: float | None
+
+
+class Published(BaseModel):
+    """The number the paper prints for this model, and how far this run is from it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    value: float
+    delta: float | None
+    source: str
+
+
+class SampleCounts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    total: int
+    scored: int
+    failed: int
+    generated: int
+    reused: int
+
+
+class Manifest(BaseModel):
+    """Everything needed to reproduce or trust the number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config_hash: str
+    seed: int
+    device: str | None
+    dtype: str | None
+    batch_size: int
+    limit: int | None
+    command: list[str]
+    packages: dict[str, str | None]
+    git: dict[str, Any] | None
+    platform: dict[str, Any]
+    started: str
+    finished: str
+    wall_seconds: float
+    generation_seconds: float
+    samples_per_second: float | None
+    peak_accelerator_memory_bytes: int | None
+    peak_rss_bytes: int
+
+
+class TaskResult(BaseModel):
+    """One task's result for one model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal["janus-eval.result/1"] = RESULT_SCHEMA
+    task: str
+    model: str
+    metrics: dict[str, float | None]
+    headline: Headline
+    published: Published | None
+    protocol: dict[str, Any]
+    options: dict[str, Any]
+    model_identity: dict[str, Any]
+    data: dict[str, Any]
+    counts: SampleCounts
+    samples_file: str
+    manifest: Manifest
+
+
+def result_path(output_dir: Path, model_label: str, task: str) -> Path:
+    return output_dir / model_label / f"{task}.json"
+
+
+def write_result(result: TaskResult, path: Path) -> None:
+    """Writes atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_result(path: Path) -> TaskResult:
+    return TaskResult.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def find_results(output_dir: Path) -> list[TaskResult]:
+    """Every valid result file under `output_dir/<model>/`; files of other schemas are ignored."""
+    found = []
+    for path in sorted(output_dir.glob("*/*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and data.get("schema_version") == RESULT_SCHEMA:
+            found.append(TaskResult.model_validate(data))
+    return found

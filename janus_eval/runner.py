@@ -1,0 +1,287 @@
+"""The runner: samples -> (resume) -> batches of requests -> adapter -> records -> metrics -> result.
+
+It owns batching, caching (the per-sample records), progress and timing. Tasks and adapters only
+see the small types of `janus_eval.api`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Sequence, TypeVar
+
+from tqdm import tqdm
+
+import janus_eval
+from janus_eval.api import (
+    ImageOutput,
+    ModelAdapter,
+    ModelSpec,
+    Output,
+    Request,
+    Sample,
+    SampleError,
+    Task,
+    TaskOptions,
+    TextOutput,
+)
+from janus_eval.data_loading import DataMode, LoadedData, load_task_data
+from janus_eval.errors import UserError
+from janus_eval.hashing import hash_json
+from janus_eval.leaderboard import write_leaderboard
+from janus_eval.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
+from janus_eval.records import RecordStore, SampleRecord
+from janus_eval.registry import MODELS, TASKS
+from janus_eval.results import Headline, Manifest, Published, SampleCounts, TaskResult, result_path, write_result
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# requests are built (images decoded) one window of this many batches at a time, then sorted by length
+WINDOW_BATCHES = 16
+RECORD_FORMAT = "janus-eval.sample/1"
+
+
+@dataclass
+class RunConfig:
+    """Everything a run was asked to do (built by the CLI or by a caller of `evaluate`)."""
+
+    model: ModelSpec
+    tasks: list[str]
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data_mode: DataMode = "hub"
+    data_dir: Path | None = None
+    limit: int | None = None
+    batch_size: int = 8
+    output_dir: Path = Path("results")
+    seed: int = 0
+    resume: bool = True
+    show_progress: bool = True
+    command: list[str] = field(default_factory=list)
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def build_tasks(config: RunConfig) -> list[Task]:
+    """Instantiates the requested tasks with validated typed options (UserError on a bad option)."""
+    from pydantic import ValidationError
+
+    unknown = set(config.task_options) - set(config.tasks)
+    if unknown:
+        raise UserError(f"options given for task(s) not in --tasks: {', '.join(sorted(unknown))}")
+    tasks = []
+    for name in config.tasks:
+        task_cls = TASKS.get(name)
+        try:
+            options = task_cls.Options.model_validate(config.task_options.get(name, {}))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}" for err in exc.errors()
+            )
+            raise UserError(f"bad option for task {name!r}: {problems}") from None
+        tasks.append(task_cls(options, seed=config.seed))
+    return tasks
+
+
+def build_adapter(spec: ModelSpec) -> ModelAdapter:
+    _, adapter_cls = MODELS.resolve(spec.name)
+    return adapter_cls.from_spec(spec)
+
+
+def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[TaskResult]:
+    """Runs every task of `config`, writes the result files and rebuilds the leaderboard."""
+    tasks = build_tasks(config)
+    if config.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    if config.limit is not None and config.limit < 1:
+        raise UserError("--limit must be at least 1")
+    adapter = adapter if adapter is not None else build_adapter(config.model)
+    for task in tasks:
+        if task.request_kind not in adapter.supports:
+            raise UserError(
+                f"model {adapter.label!r} ({adapter.name}) cannot run task {task.name!r}: it needs "
+                f"{task.request_kind} generation, the adapter supports {', '.join(sorted(adapter.supports))}"
+            )
+    results = []
+    for task in tasks:
+        result = run_task(task, adapter, config)
+        write_result(result, result_path(config.output_dir, adapter.label, task.name))
+        results.append(result)
+    write_leaderboard(config.output_dir)
+    return results
+
+
+def config_hash(task: Task, adapter: ModelAdapter, data: LoadedData, seed: int) -> str:
+    """Hash of everything that determines a sample's output and score."""
+    return hash_json(
+        {
+            "records": RECORD_FORMAT,
+            "janus_eval": janus_eval.__version__,
+            "task": task.name,
+            "options": task.options.model_dump(mode="json"),
+            "protocol": task.protocol_card(),
+            "data": {"origin": data.origin, "fingerprint": data.fingerprint},
+            "model": {**adapter.identity(), **adapter.task_identity(task.name)},
+            "seed": seed,
+        }
+    )
+
+
+def _output_to_json(output: Output, sample: Sample, images_dir: Path) -> Any:
+    """Text stays text; images are saved as PNG in GenEval's folder layout and recorded by relative path."""
+    if isinstance(output, TextOutput):
+        return output.text
+    if isinstance(output, ImageOutput):
+        folder = images_dir / f"{sample.index:05d}" / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for number, image in enumerate(output.images):
+            path = folder / f"{number:05d}.png"
+            image.save(path, format="PNG")
+            paths.append(str(path.relative_to(images_dir.parent)))
+        return paths
+    raise TypeError(f"unknown output type {type(output).__name__}")
+
+
+def _generate(adapter: ModelAdapter, requests: list[Request]) -> list[Output]:
+    kind = requests[0].kind
+    outputs: list[Output]
+    if kind == "text":
+        outputs = list(adapter.generate_text(requests))  # type: ignore[arg-type]
+    else:
+        outputs = list(adapter.generate_images(requests))  # type: ignore[arg-type]
+    if len(outputs) != len(requests):
+        raise RuntimeError(f"{adapter.name} returned {len(outputs)} outputs for {len(requests)} requests")
+    return outputs
+
+
+def run_task(task: Task, adapter: ModelAdapter, config: RunConfig) -> TaskResult:
+    """Runs one task to completion (resuming from its records) and returns its result."""
+    started, wall_start = datetime.now(timezone.utc), time.perf_counter()
+    data = load_task_data(task, config.data_mode, config.data_dir)
+    samples = task.samples(data.rows)
+    ids = [s.id for s in samples]
+    if len(set(ids)) != len(ids):
+        raise RuntimeError(f"task {task.name} produced duplicate sample ids")
+    if config.limit is not None:
+        samples = samples[: config.limit]
+    if not samples:
+        raise UserError(f"task {task.name!r} has no samples in {data.location} under its options")
+
+    digest = config_hash(task, adapter, data, config.seed)
+    model_dir = config.output_dir / adapter.label
+    samples_path = model_dir / f"{task.name}.samples.jsonl"
+    images_dir = model_dir / f"{task.name}_images"
+    store = RecordStore(samples_path, digest)
+    records = store.load(config.resume)
+    todo = [s for s in samples if s.id not in records or records[s.id].failed]
+    generation_seconds, generated = 0.0, 0
+
+    def record(sample: Sample, output: Output | None, request: Request | None, error: str | None, seconds: float):
+        score = task.score(sample, output)
+        entry = SampleRecord(
+            config_hash=digest,
+            task=task.name,
+            id=sample.id,
+            row=sample.index,
+            target=sample.target,
+            meta=sample.meta,
+            request=request.log_view() if request is not None else None,
+            output=_output_to_json(output, sample, images_dir) if output is not None else None,
+            score=score,
+            failed=output is None,
+            error=error,
+            seconds=seconds,
+        )
+        store.append(entry)
+        records[sample.id] = entry
+
+    if len(todo) < len(samples):
+        log.info("%s: %d of %d samples already recorded, resuming", task.name, len(samples) - len(todo), len(samples))
+    with store, tqdm(
+        total=len(todo), desc=f"{task.name} [{adapter.label}]", unit="sample", disable=not config.show_progress
+    ) as bar:
+        for window in chunks(todo, config.batch_size * WINDOW_BATCHES):
+            built: list[tuple[Sample, Request]] = []
+            for sample in window:
+                try:
+                    built.append((sample, task.build_request(sample)))
+                except SampleError as exc:
+                    record(sample, None, None, str(exc), 0.0)
+                    generated += 1
+                    bar.update(1)
+            # longest first: a batch that does not fit in memory fails at the start, not after hours
+            built.sort(key=lambda pair: pair[1].length_hint, reverse=True)
+            for batch in chunks(built, config.batch_size):
+                tick = time.perf_counter()
+                outputs = _generate(adapter, [request for _, request in batch])
+                seconds = time.perf_counter() - tick
+                generation_seconds += seconds
+                for (sample, request), output in zip(batch, outputs):
+                    record(sample, output, request, None, seconds / len(batch))
+                generated += len(batch)
+                bar.update(len(batch))
+
+    metric = task.new_metric()
+    for sample in samples:
+        metric.update(sample, records[sample.id].score)
+    metrics = metric.compute()
+    failed = sum(records[s.id].failed for s in samples)
+    headline_value = metrics.get(task.headline)
+    published = None
+    key = adapter.reference_key
+    reference = task.published_numbers()
+    if key is not None and key in reference:
+        value = reference[key]
+        delta = None if headline_value is None else round(headline_value - value, 6)
+        published = Published(model=key, value=value, delta=delta, source=task.published_source)
+    identity = adapter.identity()
+    finished = datetime.now(timezone.utc)
+    return TaskResult(
+        task=task.name,
+        model=adapter.label,
+        metrics=metrics,
+        headline=Headline(metric=task.headline, value=headline_value),
+        published=published,
+        protocol=task.protocol_card(),
+        options=task.options.model_dump(mode="json"),
+        model_identity=identity,
+        data={**data.describe(), "source": task.data_source().describe()},
+        counts=SampleCounts(
+            total=len(samples),
+            scored=len(samples) - failed,
+            failed=failed,
+            generated=generated,
+            reused=len(samples) - generated,
+        ),
+        samples_file=str(samples_path.relative_to(config.output_dir)),
+        manifest=Manifest(
+            config_hash=digest,
+            seed=config.seed,
+            device=identity.get("device"),
+            dtype=identity.get("dtype"),
+            batch_size=config.batch_size,
+            limit=config.limit,
+            command=config.command,
+            packages=package_versions(),
+            git=git_commit(),
+            platform=platform_info(),
+            started=started.isoformat(),
+            finished=finished.isoformat(),
+            wall_seconds=round(time.perf_counter() - wall_start, 3),
+            generation_seconds=round(generation_seconds, 3),
+            samples_per_second=round(generated / generation_seconds, 3) if generation_seconds > 0 else None,
+            peak_accelerator_memory_bytes=adapter.peak_memory_bytes(),
+            peak_rss_bytes=peak_rss_bytes(),
+        ),
+    )
+
+
+__all__ = ["RunConfig", "evaluate", "run_task", "build_tasks", "build_adapter", "TaskOptions"]

@@ -1,0 +1,217 @@
+"""What the yes/no benchmarks (MME, POPE) share: options, prompt, request, scoring, card, demo images.
+
+The Janus paper protocol (VLMEvalKit `Janus.build_prompt`, Y/N type) puts the image first and then
+`"\\n" + question + "\\nAnswer the question using a single word or phrase."`; the benchmarks differ
+only in how the dataset question is rewritten first (`QuestionRule`) and in their metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from PIL import Image, ImageDraw, ImageFont
+from pydantic import Field
+
+from janus_eval.answer_extraction import YesNo, YesNoExtractor, normalise_yes_no_label
+from janus_eval.api import (
+    ChatMessage,
+    Output,
+    Sample,
+    SampleError,
+    Task,
+    TaskOptions,
+    TextOutput,
+    TextRequest,
+)
+from janus_eval.errors import UserError
+from janus_eval.image_io import decode_image, encode_png
+
+ANSWER_HINT = " Please answer yes or no."
+SHORT_ANSWER_SUFFIX = "\nAnswer the question using a single word or phrase."
+# Janus's VLMEvalKit prompts start the text with "\n" right after the image placeholder.
+IMAGE_TEXT_SEPARATOR = "\n"
+
+
+@dataclass(frozen=True)
+class QuestionRule:
+    """How a dataset question is rewritten before the short-answer suffix is appended."""
+
+    strip: bool = False
+    drop_answer_hint: bool = False
+
+    def apply(self, question: str) -> str:
+        if self.strip:
+            question = question.strip()
+        if self.drop_answer_hint:
+            question = question.replace(ANSWER_HINT, "")
+        return question
+
+    def describe(self) -> str:
+        steps = []
+        if self.strip:
+            steps.append("strip surrounding whitespace")
+        steps.append(f"remove {ANSWER_HINT!r}" if self.drop_answer_hint else f"keep {ANSWER_HINT!r} if present")
+        return "; ".join(steps)
+
+
+def yes_no_prompt(question: str, rule: QuestionRule) -> str:
+    """The text that follows the image: `"\\n" + rewritten question + short-answer suffix`."""
+    return IMAGE_TEXT_SEPARATOR + rule.apply(question) + SHORT_ANSWER_SUFFIX
+
+
+class YesNoOptions(TaskOptions):
+    """Options shared by the yes/no benchmarks; the defaults are the Janus paper protocol."""
+
+    prompt: Literal["paper", "lmms_eval"] = Field(
+        default="paper", description="question rewriting: Janus/VLMEvalKit recipe or lmms-eval's"
+    )
+    extraction: Literal["word_level", "lmms_eval"] = Field(
+        default="word_level", description="yes/no extraction: VLMEvalKit word level or lmms-eval's rule"
+    )
+    max_new_tokens: int = Field(
+        default=512, ge=1, description="generation budget (VLMEvalKit's Janus value at paper time)"
+    )
+
+
+class YesNoTask(Task):
+    """Base of the image + yes/no question benchmarks: one user turn, greedy decoding, yes/no scoring."""
+
+    request_kind = "text"
+    Options: ClassVar[type[TaskOptions]] = YesNoOptions
+    # prompt option -> how the question is rewritten
+    question_rules: ClassVar[Mapping[str, QuestionRule]]
+    # extraction option -> (extractor, one-line description)
+    extractors: ClassVar[Mapping[str, tuple[YesNoExtractor, str]]]
+
+    options: YesNoOptions
+
+    def __init__(self, options: TaskOptions | None = None, seed: int = 0) -> None:
+        if options is not None and not isinstance(options, self.Options):
+            raise TypeError(f"{self.name} takes {self.Options.__name__}, not {type(options).__name__}")
+        super().__init__(options, seed=seed)
+
+    # ------------------------------------------------------------------------- samples
+
+    def target_of(self, row: Mapping[str, Any], index: int) -> Literal["yes", "no"]:
+        """The normalised ground truth of a row.
+
+        Raises:
+            UserError: when the answer is not yes/no; such a row cannot be scored, and counting it
+                either way would silently change the number.
+        """
+        label = normalise_yes_no_label(row.get("answer"))
+        if label is None:
+            raise UserError(
+                f"{self.name}: dataset row {index} has answer {row.get('answer')!r}, expected yes or no; "
+                "fix the data (or its local copy) before evaluating"
+            )
+        return label
+
+    # ------------------------------------------------------------------------- requests
+
+    def prompt_text(self, question: str) -> str:
+        """The text after the image under the current `prompt` option."""
+        return yes_no_prompt(question, self.question_rules[self.options.prompt])
+
+    def build_request(self, sample: Sample) -> TextRequest:
+        question = sample.row.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise SampleError(f"sample {sample.id} has no question")
+        image = decode_image(sample.row.get("image"), what=f"image of sample {sample.id}")
+        return TextRequest(
+            task=self.name,
+            sample_id=sample.id,
+            index=sample.index,
+            messages=[ChatMessage(role="user", content=[image, self.prompt_text(question)])],
+            max_new_tokens=self.options.max_new_tokens,
+            temperature=0.0,
+        )
+
+    # ------------------------------------------------------------------------- scoring
+
+    def extract(self, text: str) -> YesNo:
+        """The yes/no/unknown reading of a model output under the current `extraction` option."""
+        extractor, _ = self.extractors[self.options.extraction]
+        return extractor(text)
+
+    def score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
+        """`{"pred": yes|no|unknown, "correct": bool}`; a failed sample (None) is unknown and wrong."""
+        if output is None:
+            pred: YesNo = "unknown"
+        elif isinstance(output, TextOutput):
+            pred = self.extract(output.text)
+        else:
+            raise TypeError(f"{self.name} scores text outputs, got {type(output).__name__}")
+        return {"pred": pred, "correct": pred == sample.target}
+
+    # ------------------------------------------------------------------------- protocol card
+
+    def base_protocol_card(self) -> dict[str, Any]:
+        """The card fields every yes/no task shares; tasks add data notes, metrics and deviations."""
+        rule = self.question_rules[self.options.prompt]
+        _, extraction_description = self.extractors[self.options.extraction]
+        source = self.data_source()
+        return {
+            "task": self.name,
+            "dataset": {**source.describe(), "columns": list(source.columns)},
+            "prompt": {
+                "variant": self.options.prompt,
+                "system_prompt": "",
+                "messages": [{"role": "user", "content": ["<image>", yes_no_prompt("{question}", QuestionRule())]}],
+                "question_rewrite": rule.describe(),
+                "roles_note": (
+                    "one user turn, no system message (the paper's system prompt is empty); the adapter "
+                    "renders roles and the image placeholder (Janus 'deepseek' template: 'User'/'Assistant', "
+                    "placeholder directly before the text; Janus-Pro's role names are UNVERIFIED)"
+                ),
+            },
+            "generation": {
+                "decoding": "greedy",
+                "temperature": 0.0,
+                "max_new_tokens": self.options.max_new_tokens,
+            },
+            "extraction": {"rule": self.options.extraction, "description": extraction_description},
+            "options": self.options.model_dump(),
+        }
+
+
+# ----------------------------------------------------------------------------- demo images
+
+DEMO_IMAGE_SIZE = 384
+_SHAPE_RADIUS = 50
+# slot -> centre; slot 0 is left of slot 1 (the demo "position" questions rely on it)
+_SLOT_CENTRES: tuple[tuple[int, int], ...] = ((90, 140), (294, 140), (192, 140))
+
+DemoShape = tuple[Literal["circle", "square", "triangle", "ground"], str]
+
+
+def demo_image(shapes: Sequence[DemoShape] = (), *, text: str = "", background: str = "white") -> dict[str, Any]:
+    """A deterministic synthetic picture as a datasets-style PNG value (for `demo_rows`).
+
+    Shapes go to fixed slots in order (the first is left of the second); "ground" fills the lower
+    third instead; `text` is written in black near the bottom.
+    """
+    image = Image.new("RGB", (DEMO_IMAGE_SIZE, DEMO_IMAGE_SIZE), background)
+    draw = ImageDraw.Draw(image)
+    slot = 0
+    for kind, colour in shapes:
+        if kind == "ground":
+            draw.rectangle((0, DEMO_IMAGE_SIZE * 2 // 3, DEMO_IMAGE_SIZE, DEMO_IMAGE_SIZE), fill=colour)
+            continue
+        x, y = _SLOT_CENTRES[slot % len(_SLOT_CENTRES)]
+        slot += 1
+        r = _SHAPE_RADIUS
+        if kind == "circle":
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+        elif kind == "square":
+            draw.rectangle((x - r, y - r, x + r, y + r), fill=colour)
+        else:
+            draw.polygon([(x, y - r), (x - r, y + r), (x + r, y + r)], fill=colour)
+    if text:
+        font = ImageFont.load_default(size=36)
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        position = ((DEMO_IMAGE_SIZE - (right - left)) // 2 - left, 300 - (bottom - top) // 2 - top)
+        draw.text(position, text, fill="black", font=font)
+    return encode_png(image)

@@ -1,0 +1,41 @@
+"""Shared test helpers: local datasets in the hub schemas, CLI invocation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from janus_eval.cli import main
+from janus_eval.registry import TASKS
+
+
+def write_parquet(rows: Sequence[dict[str, Any]], folder: Path, split: str = "test", image_columns: Sequence[str] = ("image",)) -> Path:
+    """Writes rows as a hub-style parquet shard `folder/data/<split>-00000-of-00001.parquet` with Image columns."""
+    from datasets import Dataset, Features, Image, Value
+
+    features = Features(
+        {key: Image() if key in image_columns else Value("string") for key in rows[0]}
+    )
+    path = folder / "data" / f"{split}-00000-of-00001.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Dataset.from_list(list(rows), features=features).to_parquet(str(path))
+    return path
+
+
+def demo_rows(task: str) -> list[dict[str, Any]]:
+    return TASKS.get(task)().demo_rows()
+
+
+def run_cli(args: Sequence[str], capsys: Any) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,120 @@
+"""Every error a user can cause ends in one clear message and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import demo_rows, run_cli, write_parquet
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--task-option", "mme.max_new_tokens=2", "--no-progress"]
+
+
+def _error(args: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> str:
+    code, _, err = run_cli([*args, "--output-dir", str(tmp_path / "out")], capsys)
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("janus-eval: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_unknown_model_lists_valid_models(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    message = _error(["--model", "janus-pro-8b", "--tasks", "mme", "--data", "demo"], capsys, tmp_path)
+    assert "unknown model 'janus-pro-8b'" in message and "janus-pro-7b" in message and "janus-tiny" in message
+
+
+def test_unknown_task_lists_valid_tasks(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    message = _error(["--model", "janus-tiny", "--tasks", "mme,popee", "--data", "demo"], capsys, tmp_path)
+    assert "unknown task 'popee'" in message and "pope" in message
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("pope.split=train", "bad option for task 'pope': split"),
+        ("pope.colour=red", "bad option for task 'pope': colour"),
+        ("mme.max_new_tokens=lots", "bad option for task 'mme': max_new_tokens"),
+        ("pope", "expected TASK.KEY=VALUE"),
+        ("gqa.split=x", "not in --tasks"),
+    ],
+)
+def test_bad_task_option(option: str, expected: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    message = _error(["--model", "janus-tiny", "--tasks", "mme,pope", "--data", "demo", "--task-option", option], capsys, tmp_path)
+    assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--limit", "0"], "--limit must be at least 1"),
+        (["--dtype", "float8"], "dtype"),
+        (["--device", "tpu"], "device"),
+        (["--model-args", "novalue"], "expected KEY=VALUE"),
+    ],
+)
+def test_bad_run_option(extra: list[str], expected: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    message = _error(["--model", "janus-tiny", "--tasks", "mme", "--data", "demo", *FAST, *extra], capsys, tmp_path)
+    assert expected in message
+
+
+def test_dataset_unreachable_offline_says_how_to_provide_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    message = _error(["--model", "janus-tiny", "--tasks", "mme", *FAST], capsys, tmp_path)
+    assert "cannot load dataset 'lmms-lab/MME'" in message
+    assert "--data-dir" in message and "HF_HOME" in message
+
+
+def test_model_unreachable_offline_names_id_and_remedy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    message = _error(["--model", "janus-pro-7b", "--tasks", "mme", "--data", "demo", *FAST], capsys, tmp_path)
+    assert "deepseek-community/Janus-Pro-7B" in message and "--model-path" in message
+
+
+def test_local_data_folder_missing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    message = _error(["--model", "janus-tiny", "--tasks", "mme", "--data-dir", str(tmp_path / "data"), *FAST], capsys, tmp_path)
+    assert "no local data for task 'mme'" in message and "parquet" in message
+
+
+def test_local_data_with_missing_columns(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rows = [{k: v for k, v in row.items() if k != "category"} for row in demo_rows("mme")]
+    write_parquet(rows, tmp_path / "data" / "mme")
+    message = _error(["--model", "janus-tiny", "--tasks", "mme", "--data-dir", str(tmp_path / "data"), *FAST], capsys, tmp_path)
+    assert "lack the column(s) category" in message
+
+
+def test_predictions_without_path_or_with_missing_sample(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    message = _error(["--model", "predictions", "--tasks", "mme", "--data", "demo"], capsys, tmp_path)
+    assert "path=FILE.jsonl" in message
+    saved = tmp_path / "saved.jsonl"
+    saved.write_text('{"row": 0, "output": "Yes"}\n')
+    message = _error(
+        ["--model", "predictions", "--model-args", f"path={saved}", "--tasks", "mme", "--data", "demo", "--limit", "2"],
+        capsys,
+        tmp_path,
+    )
+    assert "no saved output for sample" in message and "(row 1)" in message
+
+
+def test_entry_point_script_exits_cleanly_on_bad_input(tmp_path: Path) -> None:
+    process = subprocess.run(
+        [sys.executable, str(ROOT / "run_eval.py"), "--model", "nope", "--tasks", "mme", "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert process.returncode == 2
+    assert "Traceback" not in process.stderr
+    assert "unknown model 'nope'" in process.stderr
+
+
+def test_list_tasks_and_models(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["--list-tasks", "--list-models"], capsys)
+    assert code == 0
+    assert "mme" in out and "pope" in out and "split=" in out
+    assert "janus_hf" in out and "janus-pro-7b" in out and "predictions" in out

@@ -1,0 +1,54 @@
+"""`pip install .` gives a working `janus-eval` from any directory and no generic top-level packages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (path,) = out.glob("janus_eval-*.whl")
+    return path
+
+
+def test_wheel_ships_tasks_and_adapters_inside_the_namespace(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top_level == {"janus_eval"}
+    assert "janus_eval/tasks/mme.py" in names and "janus_eval/model_adapters/janus_hf.py" in names
+    entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "janus-eval = janus_eval.cli:main" in entry_points
+
+
+def test_installed_console_script_works_outside_the_repository(wheel: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    pip = venv / "bin" / "pip"
+    subprocess.run([str(pip), "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True, timeout=300)
+    listing = subprocess.run(
+        [str(venv / "bin" / "janus-eval"), "--list-tasks"], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert "mme" in listing.stdout and "pope" in listing.stdout
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import janus_eval.tasks.mme as m; print(m.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert str(venv) in where.stdout, where.stdout + where.stderr
