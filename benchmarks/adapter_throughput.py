@@ -17,9 +17,9 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -29,11 +29,18 @@ if str(_ROOT) not in sys.path:
 
 import numpy as np
 import torch
+from janus_eval.model_adapters.janus_hf import JanusHFAdapter
+from janus_eval.model_adapters.janus_sampling import ImageRow
+from janus_eval.model_adapters.janus_tiny import TinyShape, build_tiny_checkpoint
 from PIL import Image
 
-from janus_eval.api import ChatMessage, ImageRequest, ModelSpec, TextRequest, image_seeds
-from janus_eval.model_adapters.janus_hf import JanusHFAdapter, _ImageRow
-from janus_eval.model_adapters.janus_tiny import TinyShape, build_tiny_checkpoint
+from janus_eval.api import (
+    ChatMessage,
+    ImageRequest,
+    ModelSpec,
+    TextRequest,
+    image_seeds,
+)
 
 # Janus' real grid: 384 px, patch 16 -> 24 x 24 = 576 generated codes, VQ upsampling 16x -> 384 px.
 JANUS_SHAPE = TinyShape(
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         greedy = [
-            _ImageRow(
+            ImageRow(
                 i,
                 adapter.image_prompt_ids(r.prompt),
                 ImageRequest(r.task, r.sample_id, r.index, r.prompt, [0], cfg_weight=args.cfg_weight, temperature=0.0),

@@ -7,15 +7,43 @@ generator and never depends on the batch it was generated in.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from collections.abc import Iterator, Mapping, Sequence
 
 import torch
+from janus_eval.model_adapters.chat_template import (
+    ROLE_SETS,
+    render_chat,
+    render_generation_prompt,
+)
+from janus_eval.model_adapters.janus_loading import (
+    ADAPTER_NAME,
+    DTYPES,
+    HUB_IDS,
+    KNOWN_ARGS,
+    NEEDS_LOCAL_PATH,
+    PAD_TAG,
+    REFERENCE_KEYS,
+    TINY_ALIAS,
+    ModelSource,
+    auto_dtype,
+    folder_fingerprint,
+    load_model,
+    parse_choice,
+    parse_int,
+    parse_positive_int,
+    resolve_device,
+    resolve_source,
+)
+from janus_eval.model_adapters.janus_sampling import (
+    ImageCodeSampler,
+    ImageRow,
+    PerRowTokenLimit,
+    SeededRowSampler,
+    text_seed,
+)
+from janus_eval.model_adapters.janus_tiny import BUILDER_VERSION
 from PIL import Image
 
 from janus_eval.api import (
@@ -28,60 +56,10 @@ from janus_eval.api import (
     TextRequest,
 )
 from janus_eval.errors import UserError
-from janus_eval.model_adapters.chat_template import (
-    ROLE_SETS,
-    render_chat,
-    render_generation_prompt,
-)
-from janus_eval.model_adapters.janus_tiny import BUILDER_VERSION, ensure_tiny_checkpoint
 from janus_eval.registry import register_model
 
 if TYPE_CHECKING:
     from transformers import JanusForConditionalGeneration, JanusProcessor
-
-ADAPTER_NAME = "janus_hf"
-TINY_ALIAS = "janus-tiny"
-# Converted (transformers-format) checkpoints on the Hub.
-HUB_IDS: dict[str, str] = {
-    "janus-pro-1b": "deepseek-community/Janus-Pro-1B",
-    "janus-pro-7b": "deepseek-community/Janus-Pro-7B",
-}
-NEEDS_LOCAL_PATH = ("janus-1.3b",)
-REFERENCE_KEYS = ("janus-pro-1b", "janus-pro-7b", "janus-1.3b")
-PAD_TAG = "<｜▁pad▁｜>"
-
-DTYPES: dict[str, torch.dtype] = {
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-    "float32": torch.float32,
-}
-KNOWN_ARGS = (
-    "model",
-    "label",
-    "published_as",
-    "chat_roles",
-    "gen_roles",
-    "batch_size",
-    "image_batch_size",
-    "seed",
-    "attn_implementation",
-)
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-CONVERTER_HINT = (
-    "convert the original DeepSeek weights with transformers' "
-    "src/transformers/models/janus/convert_janus_weights_to_hf.py (in the transformers git repository, "
-    "not in the wheel) and pass the output folder with --model-path DIR"
-)
-
-
-@dataclass(frozen=True)
-class _Source:
-    """Where the weights come from: a hub id (with revision) or a local folder."""
-
-    alias: str
-    location: str  # hub id or absolute path
-    is_local: bool
-    is_tiny: bool = False
 
 
 @register_model(TINY_ALIAS, *HUB_IDS, *NEEDS_LOCAL_PATH)
@@ -106,7 +84,7 @@ class JanusHFAdapter(ModelAdapter):
     def __init__(
         self,
         spec: ModelSpec,
-        source: _Source,
+        source: ModelSource,
         model: JanusForConditionalGeneration,
         processor: JanusProcessor,
         *,
@@ -160,18 +138,18 @@ class JanusHFAdapter(ModelAdapter):
                 f"unknown argument(s) for model {spec.name!r}: {', '.join(unknown)}; "
                 f"valid arguments: {', '.join(KNOWN_ARGS)}"
             )
-        chat_roles = _choice(args, "chat_roles", "plain", tuple(ROLE_SETS))
-        gen_roles = _choice(args, "gen_roles", "special", tuple(ROLE_SETS))
-        batch_size = _positive_int(args, "batch_size")
-        image_batch_size = _positive_int(args, "image_batch_size")
-        seed = _int(args, "seed", 0)
+        chat_roles = parse_choice(args, "chat_roles", "plain", tuple(ROLE_SETS))
+        gen_roles = parse_choice(args, "gen_roles", "special", tuple(ROLE_SETS))
+        batch_size = parse_positive_int(args, "batch_size")
+        image_batch_size = parse_positive_int(args, "image_batch_size")
+        seed = parse_int(args, "seed", 0)
         if spec.dtype not in ("auto", *DTYPES):
             raise UserError(f"dtype {spec.dtype!r} is not supported; choose one of: auto, {', '.join(DTYPES)}")
-        device = _resolve_device(spec.device)
-        dtype = DTYPES[spec.dtype] if spec.dtype != "auto" else _auto_dtype(device)
+        device = resolve_device(spec.device)
+        dtype = DTYPES[spec.dtype] if spec.dtype != "auto" else auto_dtype(device)
 
-        source = _resolve_source(spec, args)
-        model, processor, commit = _load(source, spec, dtype, device, args.get("attn_implementation"))
+        source = resolve_source(spec, args)
+        model, processor, commit = load_model(source, spec, dtype, device, args.get("attn_implementation"))
         return cls(
             spec,
             source,
@@ -224,7 +202,7 @@ class JanusHFAdapter(ModelAdapter):
             "torch": torch.__version__,
         }
         if self.source.is_local:
-            identity["fingerprint"] = _fingerprint(Path(self.source.location))
+            identity["fingerprint"] = folder_fingerprint(Path(self.source.location))
         if self.source.is_tiny:
             identity["tiny_builder_version"] = BUILDER_VERSION
         return identity
@@ -258,7 +236,12 @@ class JanusHFAdapter(ModelAdapter):
 
     @torch.inference_mode()
     def _generate_text_chunk(self, requests: list[TextRequest]) -> list[TextOutput]:
-        from transformers import GenerationConfig, GenerationMixin, LogitsProcessorList, StoppingCriteriaList
+        from transformers import (
+            GenerationConfig,
+            GenerationMixin,
+            LogitsProcessorList,
+            StoppingCriteriaList,
+        )
 
         limits = [max(0, request.max_new_tokens) for request in requests]
         if max(limits, default=0) == 0:
@@ -280,11 +263,11 @@ class JanusHFAdapter(ModelAdapter):
             eos_token_id=self.eos_token_ids or None,
             pad_token_id=self.pad_token_id,
         )
-        sampler = _SeededRowSampler(
+        sampler = SeededRowSampler(
             temperatures=[request.temperature for request in requests],
-            seeds=[_text_seed(self.seed, request) for request in requests],
+            seeds=[text_seed(self.seed, request) for request in requests],
         )
-        stopper = _PerRowTokenLimit(prompt_length, torch.tensor(limits, device=self.device))
+        stopper = PerRowTokenLimit(prompt_length, torch.tensor(limits, device=self.device))
         # JanusForConditionalGeneration.generate drops `logits_processor` in text mode (5.23), and
         # its text mode is otherwise plain GenerationMixin.generate: call that directly.
         sequences = GenerationMixin.generate(
@@ -318,7 +301,7 @@ class JanusHFAdapter(ModelAdapter):
         """Classifier-free guidance sampling, one seeded generator per image, then VQ decoding."""
         prompt_ids = [self.image_prompt_ids(request.prompt) for request in requests]
         rows = [
-            _ImageRow(request_index, prompt_ids[request_index], request, seed)
+            ImageRow(request_index, prompt_ids[request_index], request, seed)
             for request_index, request in enumerate(requests)
             for seed in request.seeds
         ]
@@ -330,7 +313,7 @@ class JanusHFAdapter(ModelAdapter):
         return [ImageOutput(request_images) for request_images in images]
 
     @torch.inference_mode()
-    def sample_image_tokens(self, rows: Sequence[_ImageRow]) -> torch.Tensor:
+    def sample_image_tokens(self, rows: Sequence[ImageRow]) -> torch.Tensor:
         """Samples `num_image_tokens` VQ codes per row; returns a (rows, num_image_tokens) LongTensor.
 
         The batch holds each row's conditional sequence and its unconditional twin, left-padded;
@@ -354,7 +337,7 @@ class JanusHFAdapter(ModelAdapter):
         position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
 
         cfg_weight = torch.tensor([row.request.cfg_weight for row in rows], device=self.device).unsqueeze(-1)
-        sampler = _ImageCodeSampler(rows)
+        sampler = ImageCodeSampler(rows)
         language_model = self.model.model.language_model
         generation_head = self.model.model.generation_head
         output = language_model(
@@ -397,297 +380,6 @@ class JanusHFAdapter(ModelAdapter):
             pixels = ((pixels.float().clamp(-1, 1) + 1) / 2 * 255).round().to(torch.uint8).cpu().numpy()
             images.append(Image.fromarray(pixels))
         return images
-
-
-# ---------------------------------------------------------------------------- sampling helpers
-
-
-@dataclass(frozen=True)
-class _ImageRow:
-    """One image to generate: which request it belongs to, its prompt ids and its seed."""
-
-    request_index: int
-    prompt_ids: list[int]
-    request: ImageRequest
-    seed: int
-
-
-class _ImageCodeSampler:
-    """Per-row temperature/top-k/top-p sampling, each row drawing from its own seeded generator.
-
-    Uniforms come from CPU generators (one draw per row and step) and pick the code by inverse
-    CDF, so a row's draws do not depend on the other rows in the batch or on the device.
-    """
-
-    def __init__(self, rows: Sequence[_ImageRow]) -> None:
-        self.generators = [torch.Generator().manual_seed(row.seed) for row in rows]
-        groups: dict[tuple[float, int | None, float | None], list[int]] = {}
-        for index, row in enumerate(rows):
-            request = row.request
-            groups.setdefault((float(request.temperature), request.top_k, request.top_p), []).append(index)
-        self.groups = list(groups.items())
-
-    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        uniforms = torch.stack([torch.rand((), generator=generator) for generator in self.generators])
-        uniforms = uniforms.to(logits.device)
-        codes = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
-        for (temperature, top_k, top_p), indices in self.groups:
-            index = torch.tensor(indices, device=logits.device)
-            group_logits = logits[index]
-            if temperature <= 0:
-                codes[index] = group_logits.argmax(dim=-1)
-                continue
-            probs = torch.softmax(_filter_logits(group_logits / temperature, top_k, top_p), dim=-1)
-            codes[index] = _inverse_cdf(probs, uniforms[index])
-        return codes
-
-
-def _filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
-    """Top-k then top-p (nucleus) filtering, as transformers' warpers order and define them."""
-    if top_k is not None and 0 < top_k < logits.shape[-1]:
-        kth = logits.topk(top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        sorted_probs = sorted_logits.softmax(dim=-1)
-        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
-        remove_sorted = mass_before >= top_p
-        remove_sorted[..., 0] = False
-        remove = remove_sorted.scatter(-1, order, remove_sorted)
-        logits = logits.masked_fill(remove, float("-inf"))
-    return logits
-
-
-def _inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
-    """Index i with cdf[i-1] <= u * total < cdf[i] per row (zero-probability entries are never picked)."""
-    cdf = probs.cumsum(dim=-1)
-    targets = (uniforms * cdf[:, -1]).unsqueeze(-1)
-    return torch.searchsorted(cdf, targets, right=True).squeeze(-1).clamp(max=probs.shape[-1] - 1)
-
-
-class _SeededRowSampler:
-    """Logits processor (duck-typed for `generate`) for text: rows with temperature > 0 sample from their own seeded generator.
-
-    The chosen token is left as the only finite score, so the greedy step of `generate` picks it;
-    rows at temperature 0 pass through untouched (plain greedy).
-    """
-
-    def __init__(self, temperatures: Sequence[float], seeds: Sequence[int]) -> None:
-        self.temperatures = [float(temperature) for temperature in temperatures]
-        self.sampled_rows = [index for index, temperature in enumerate(self.temperatures) if temperature > 0]
-        self.generators = {index: torch.Generator().manual_seed(seeds[index]) for index in self.sampled_rows}
-
-    @property
-    def active(self) -> bool:
-        return bool(self.sampled_rows)
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        if not self.sampled_rows:
-            return scores
-        index = torch.tensor(self.sampled_rows, device=scores.device)
-        temperatures = torch.tensor([self.temperatures[row] for row in self.sampled_rows], device=scores.device)
-        probs = torch.softmax(scores[index].float() / temperatures.unsqueeze(-1), dim=-1)
-        uniforms = torch.stack([torch.rand((), generator=self.generators[row]) for row in self.sampled_rows])
-        chosen = _inverse_cdf(probs, uniforms.to(scores.device))
-        forced = torch.full_like(scores[index], float("-inf"))
-        forced.scatter_(-1, chosen.unsqueeze(-1), 0.0)
-        scores = scores.clone()
-        scores[index] = forced
-        return scores
-
-
-class _PerRowTokenLimit:
-    """Stopping criterion (duck-typed for `generate`): each row stops at its own `max_new_tokens`."""
-
-    def __init__(self, prompt_length: int, limits: torch.Tensor) -> None:
-        self.prompt_length = prompt_length
-        self.limits = limits
-
-    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
-        generated = input_ids.shape[1] - self.prompt_length
-        return (generated >= self.limits).to(input_ids.device)
-
-
-def _text_seed(base_seed: int, request: TextRequest) -> int:
-    """A per-request sampling seed from (adapter seed, task, sample id): independent of batching."""
-    digest = hashlib.sha256(f"{base_seed}\x00{request.task}\x00{request.sample_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
-
-
-# ---------------------------------------------------------------------------- option parsing
-
-
-def _choice(args: Mapping[str, str], key: str, default: str, valid: tuple[str, ...]) -> str:
-    value = args.get(key, default)
-    if value not in valid:
-        raise UserError(f"{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
-    return value
-
-
-def _int(args: Mapping[str, str], key: str, default: int) -> int:
-    value = args.get(key)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{key}={value!r} is not an integer") from None
-
-
-def _positive_int(args: Mapping[str, str], key: str) -> int | None:
-    if args.get(key) is None:
-        return None
-    value = _int(args, key, 0)
-    if value < 1:
-        raise UserError(f"{key} must be a positive integer, got {args[key]!r}")
-    return value
-
-
-def _auto_dtype(device: torch.device) -> torch.dtype:
-    """bfloat16 on CUDA (DeepSeek's setting), float32 on CPU (bf16 matmuls are slow there)."""
-    return torch.bfloat16 if device.type == "cuda" else torch.float32
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
-        if not torch.cuda.is_available():
-            raise UserError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
-        resolved = torch.device(device)
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise UserError(f"device {device!r} does not exist; {torch.cuda.device_count()} CUDA device(s) visible")
-        return resolved
-    raise UserError(f"device {device!r} is not supported; choose one of: auto, cpu, cuda, cuda:N")
-
-
-# ---------------------------------------------------------------------------- loading
-
-
-def _resolve_source(spec: ModelSpec, args: Mapping[str, str]) -> _Source:
-    """Maps the typed name (+ --model-path / model=) to a hub id or a local folder."""
-    alias = spec.name
-    if args.get("model") and alias != ADAPTER_NAME:
-        raise UserError(
-            f"model={args['model']!r} is only accepted by {ADAPTER_NAME}; for {alias!r} use --model-path DIR"
-        )
-    if spec.model_path:
-        return _local_source(alias, spec.model_path, spec.revision)
-    if alias == TINY_ALIAS:
-        return _Source(alias, str(ensure_tiny_checkpoint().resolve()), is_local=True, is_tiny=True)
-    if alias in HUB_IDS:
-        return _Source(alias, HUB_IDS[alias], is_local=False)
-    if alias in NEEDS_LOCAL_PATH:
-        raise UserError(
-            f"{alias} has no converted transformers checkpoint on the Hugging Face Hub: {CONVERTER_HINT} "
-            f"(e.g. --model {alias} --model-path /models/janus-1.3b-hf)"
-        )
-    model = args.get("model")
-    if not model:
-        raise UserError(
-            f"{ADAPTER_NAME} needs a checkpoint: pass --model-path DIR (a transformers-format Janus folder) "
-            f"or the argument model=<hub id> (e.g. model=deepseek-community/Janus-Pro-1B)"
-        )
-    if os.path.isdir(os.path.expanduser(model)):
-        return _local_source(alias, model, spec.revision)
-    return _Source(alias, model, is_local=False)
-
-
-def _local_source(alias: str, path: str, revision: str | None) -> _Source:
-    if revision:
-        raise UserError(
-            f"--revision {revision!r} only applies to Hugging Face Hub ids, not to the local folder {path!r}"
-        )
-    folder = Path(path).expanduser().resolve()
-    if not folder.is_dir():
-        raise UserError(f"--model-path {path!r} is not a directory")
-    if not (folder / "config.json").is_file():
-        raise UserError(f"--model-path {path!r} has no config.json: it is not a transformers-format checkpoint folder")
-    return _Source(alias, str(folder), is_local=True)
-
-
-def _load(
-    source: _Source, spec: ModelSpec, dtype: torch.dtype, device: torch.device, attn_implementation: str | None
-) -> tuple[JanusForConditionalGeneration, JanusProcessor, str | None]:
-    """Loads model and processor from one repository state; returns (model, processor, commit hash)."""
-    from transformers import AutoConfig, AutoProcessor, JanusForConditionalGeneration
-
-    revision: str | None = spec.revision
-    commit: str | None = None
-    if not source.is_local:
-        revision, commit = _resolve_revision(source.location, spec.revision)
-    common: dict[str, Any] = {"revision": revision, "trust_remote_code": spec.trust_remote_code}
-    try:
-        config = AutoConfig.from_pretrained(source.location, **common)
-        if config.model_type != "janus":
-            raise UserError(
-                f"{source.location} is not a transformers-format Janus checkpoint (model_type={config.model_type!r}). "
-                "The original deepseek-ai/Janus* repositories need DeepSeek's own code; use the converted "
-                f"deepseek-community/Janus-Pro-* checkpoints or {CONVERTER_HINT}"
-            )
-        model_kwargs: dict[str, Any] = {"dtype": dtype, **common}
-        if attn_implementation:
-            model_kwargs["attn_implementation"] = attn_implementation
-        if device.type == "cuda" and importlib.util.find_spec("accelerate") is not None:
-            model_kwargs["device_map"] = str(device)  # straight to the GPU, not via host memory
-        model = JanusForConditionalGeneration.from_pretrained(source.location, **model_kwargs)
-        processor = AutoProcessor.from_pretrained(source.location, **common)
-    except UserError:
-        raise
-    except OSError as exc:
-        if source.is_local:
-            raise UserError(
-                f"could not load the checkpoint in {source.location}: {type(exc).__name__}: {exc}"
-            ) from None
-        raise UserError(_unreachable_message(source.location, spec.revision, exc)) from None
-    except ValueError as exc:
-        raise UserError(f"could not load {source.location}: {exc}") from None
-    if not hasattr(processor, "image_token") or not hasattr(processor.tokenizer, "boi_token"):
-        raise UserError(f"{source.location}: the processor is {type(processor).__name__}, expected a JanusProcessor")
-
-    # Converted hub processors are saved with True, which prepends DeepSeek's default system
-    # prompt in text mode; the paper protocol uses an empty system prompt.
-    processor.use_default_system_prompt = False
-    processor.tokenizer.padding_side = "left"
-    model.to(device)  # type: ignore[arg-type]  # (a decorator in transformers hides the signature)
-    model.eval()
-    return model, processor, commit
-
-
-def _resolve_revision(repo_id: str, revision: str | None) -> tuple[str | None, str | None]:
-    """(revision to load, commit hash) for a hub id, resolved once (from the cache when offline)."""
-    from transformers.utils.hub import resolve_revision
-
-    resolved = resolve_revision(repo_id, revision)
-    commit = getattr(resolved, "resolved", None)
-    return (resolved if resolved is not None else revision), commit
-
-
-def _unreachable_message(repo_id: str, revision: str | None, exc: Exception) -> str:
-    from huggingface_hub import is_offline_mode
-
-    at = f" at revision {revision!r}" if revision else ""
-    why = "offline mode is on (HF_HUB_OFFLINE=1)" if is_offline_mode() else "the Hub could not be reached or refused it"
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return (
-        f"could not load model {repo_id!r}{at}: it is not in the local Hugging Face cache and {why}. "
-        f"Either download it on a connected machine with `hf download {repo_id}"
-        f"{f' --revision {revision}' if revision else ''}` into the Hugging Face cache used here (HF_HOME / HF_HUB_CACHE), "
-        f"or pass a local copy with --model-path DIR. ({type(exc).__name__}: {detail})"
-    )
-
-
-def _fingerprint(folder: Path) -> dict[str, Any]:
-    """sha256 of config.json plus the sizes of the weight files: cheap, and changes with the weights."""
-    config = folder / "config.json"
-    weights = {
-        path.name: path.stat().st_size
-        for path in sorted(folder.iterdir())
-        if path.is_file() and path.name.endswith(WEIGHT_SUFFIXES)
-    }
-    return {"config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(), "weights": weights}
 
 
 def _first_id(*candidates: Any) -> Any:

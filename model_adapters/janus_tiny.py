@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from transformers import JanusConfig, JanusImageProcessorPil, PreTrainedTokenizerFast
+    from transformers import (
+        JanusConfig,
+        JanusImageProcessorPil,
+        PreTrainedTokenizerFast,
+    )
 
 BUILDER_VERSION = 1
 TINY_DIR_NAME = f"janus-tiny-v{BUILDER_VERSION}"
@@ -107,7 +111,11 @@ class TinyShape:
 def build_tiny_checkpoint(out_dir: Path, shape: TinyShape = TinyShape()) -> None:
     """Writes a complete tiny Janus checkpoint (model, tokenizer, processor) into `out_dir`."""
     import torch
-    from transformers import GenerationConfig, JanusForConditionalGeneration, JanusProcessor
+    from transformers import (
+        GenerationConfig,
+        JanusForConditionalGeneration,
+        JanusProcessor,
+    )
     from transformers.utils import logging as hf_logging
 
     tokenizer = build_tokenizer()
@@ -140,7 +148,14 @@ def build_tiny_checkpoint(out_dir: Path, shape: TinyShape = TinyShape()) -> None
 
 def build_tokenizer() -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer with DeepSeek's special tokens, BOS prepended, left padding."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     backend = Tokenizer(models.BPE())

@@ -12,7 +12,15 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from janus_eval.api import ImageOutput, ImageRequest, ModelAdapter, ModelSpec, SampleError, TextOutput, TextRequest
+from janus_eval.api import (
+    ImageOutput,
+    ImageRequest,
+    ModelAdapter,
+    ModelSpec,
+    SampleError,
+    TextOutput,
+    TextRequest,
+)
 from janus_eval.errors import UserError
 from janus_eval.hashing import file_sha256
 from janus_eval.image_io import decode_image

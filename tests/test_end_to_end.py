@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from janus_eval.api import ModelSpec
 from janus_eval.runner import RunConfig, build_adapter, evaluate

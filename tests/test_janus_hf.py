@@ -10,18 +10,19 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
-from janus_eval.api import ChatMessage, ImageRequest, ModelSpec, TextRequest
-from janus_eval.errors import UserError
 from janus_eval.model_adapters.chat_template import (
     PLAIN_ROLES,
     SPECIAL_ROLES,
     render_chat,
     render_generation_prompt,
 )
-from janus_eval.model_adapters.janus_hf import JanusHFAdapter, _filter_logits, _ImageRow
+from janus_eval.model_adapters.janus_hf import JanusHFAdapter
+from janus_eval.model_adapters.janus_sampling import ImageRow, filter_logits
 from janus_eval.model_adapters.janus_tiny import BUILDER_VERSION, ensure_tiny_checkpoint
+from PIL import Image
+
+from janus_eval.api import ChatMessage, ImageRequest, ModelSpec, TextRequest
+from janus_eval.errors import UserError
 from janus_eval.registry import MODELS
 
 IMG = Image.new("RGB", (40, 24), (200, 30, 30))
@@ -235,7 +236,7 @@ def test_any_cfg_weight_works(adapter: JanusHFAdapter, cfg_weight: float) -> Non
 def test_cfg_weight_one_is_the_conditional_distribution(adapter: JanusHFAdapter) -> None:
     ids = adapter.image_prompt_ids("a dog")
     request = _image(0, "a dog", [0], cfg_weight=1.0, temperature=0.0)
-    tokens = adapter.sample_image_tokens([_ImageRow(0, ids, request, 0)])
+    tokens = adapter.sample_image_tokens([ImageRow(0, ids, request, 0)])
     # Greedy decoding of the conditional branch alone, step by step.
     model = adapter.model
     with torch.inference_mode():
@@ -254,7 +255,7 @@ def test_cfg_weight_one_is_the_conditional_distribution(adapter: JanusHFAdapter)
 def test_greedy_image_tokens_match_transformers_generate(adapter: JanusHFAdapter) -> None:
     prompts = ["a red apple", "a photo of two clocks on a long wooden bench"]
     requests = [_image(i, prompt, [0], cfg_weight=5.0, temperature=0.0) for i, prompt in enumerate(prompts)]
-    rows = [_ImageRow(i, adapter.image_prompt_ids(r.prompt), r, 0) for i, r in enumerate(requests)]
+    rows = [ImageRow(i, adapter.image_prompt_ids(r.prompt), r, 0) for i, r in enumerate(requests)]
     ours = adapter.sample_image_tokens(rows)
     inputs = adapter.processor(
         text=[adapter.render_image_prompt(p) for p in prompts],
@@ -275,7 +276,7 @@ def test_top_k_and_top_p_match_transformers_warpers(top_k: int | None, top_p: fl
         ([TopKLogitsWarper(top_k)] if top_k else []) + ([TopPLogitsWarper(top_p)] if top_p else [])
     )
     expected = warpers(torch.zeros(6, 1, dtype=torch.long), logits.clone())
-    assert torch.equal(torch.isfinite(_filter_logits(logits, top_k, top_p)), torch.isfinite(expected))
+    assert torch.equal(torch.isfinite(filter_logits(logits, top_k, top_p)), torch.isfinite(expected))
 
 
 def test_top_k_one_equals_greedy(adapter: JanusHFAdapter) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from janus_eval.model_adapters import janus_tiny
 from janus_eval.model_adapters.janus_tiny import (
     BOI_TOKEN,

@@ -6,13 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from janus_eval.tasks.pope import PopeMetric, PopeOptions, PopeTask, confusion_metrics
 from PIL import Image
 from pydantic import ValidationError
 
 from janus_eval.api import TextOutput
 from janus_eval.errors import UserError
 from janus_eval.image_io import decode_image, encode_png
-from janus_eval.tasks.pope import PopeMetric, PopeOptions, PopeTask, confusion_metrics
 
 SUFFIX = "\nAnswer the question using a single word or phrase."
 

@@ -1,0 +1,243 @@
+"""Loading for the Janus adapter: aliases, hub ids and revisions, local folders, dtype and device.
+
+Every problem a user can cause here ends in a UserError that says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from janus_eval.model_adapters.janus_tiny import ensure_tiny_checkpoint
+
+from janus_eval.api import ModelSpec
+from janus_eval.errors import UserError
+
+if TYPE_CHECKING:
+    from transformers import JanusForConditionalGeneration, JanusProcessor
+
+ADAPTER_NAME = "janus_hf"
+TINY_ALIAS = "janus-tiny"
+# Converted (transformers-format) checkpoints on the Hub.
+HUB_IDS: dict[str, str] = {
+    "janus-pro-1b": "deepseek-community/Janus-Pro-1B",
+    "janus-pro-7b": "deepseek-community/Janus-Pro-7B",
+}
+NEEDS_LOCAL_PATH = ("janus-1.3b",)
+REFERENCE_KEYS = ("janus-pro-1b", "janus-pro-7b", "janus-1.3b")
+PAD_TAG = "<｜▁pad▁｜>"
+
+DTYPES: dict[str, torch.dtype] = {
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+    "float32": torch.float32,
+}
+KNOWN_ARGS = (
+    "model",
+    "label",
+    "published_as",
+    "chat_roles",
+    "gen_roles",
+    "batch_size",
+    "image_batch_size",
+    "seed",
+    "attn_implementation",
+)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+CONVERTER_HINT = (
+    "convert the original DeepSeek weights with transformers' "
+    "src/transformers/models/janus/convert_janus_weights_to_hf.py (in the transformers git repository, "
+    "not in the wheel) and pass the output folder with --model-path DIR"
+)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the weights come from: a hub id (with revision) or a local folder."""
+
+    alias: str
+    location: str  # hub id or absolute path
+    is_local: bool
+    is_tiny: bool = False
+
+
+# ---------------------------------------------------------------------------- option parsing
+
+
+def parse_choice(args: Mapping[str, str], key: str, default: str, valid: tuple[str, ...]) -> str:
+    value = args.get(key, default)
+    if value not in valid:
+        raise UserError(f"{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
+    return value
+
+
+def parse_int(args: Mapping[str, str], key: str, default: int) -> int:
+    value = args.get(key)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{key}={value!r} is not an integer") from None
+
+
+def parse_positive_int(args: Mapping[str, str], key: str) -> int | None:
+    if args.get(key) is None:
+        return None
+    value = parse_int(args, key, 0)
+    if value < 1:
+        raise UserError(f"{key} must be a positive integer, got {args[key]!r}")
+    return value
+
+
+def auto_dtype(device: torch.device) -> torch.dtype:
+    """bfloat16 on CUDA (DeepSeek's setting), float32 on CPU (bf16 matmuls are slow there)."""
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise UserError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
+        resolved = torch.device(device)
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise UserError(f"device {device!r} does not exist; {torch.cuda.device_count()} CUDA device(s) visible")
+        return resolved
+    raise UserError(f"device {device!r} is not supported; choose one of: auto, cpu, cuda, cuda:N")
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def resolve_source(spec: ModelSpec, args: Mapping[str, str]) -> ModelSource:
+    """Maps the typed name (+ --model-path / model=) to a hub id or a local folder."""
+    alias = spec.name
+    if args.get("model") and alias != ADAPTER_NAME:
+        raise UserError(
+            f"model={args['model']!r} is only accepted by {ADAPTER_NAME}; for {alias!r} use --model-path DIR"
+        )
+    if spec.model_path:
+        return local_source(alias, spec.model_path, spec.revision)
+    if alias == TINY_ALIAS:
+        return ModelSource(alias, str(ensure_tiny_checkpoint().resolve()), is_local=True, is_tiny=True)
+    if alias in HUB_IDS:
+        return ModelSource(alias, HUB_IDS[alias], is_local=False)
+    if alias in NEEDS_LOCAL_PATH:
+        raise UserError(
+            f"{alias} has no converted transformers checkpoint on the Hugging Face Hub: {CONVERTER_HINT} "
+            f"(e.g. --model {alias} --model-path /models/janus-1.3b-hf)"
+        )
+    model = args.get("model")
+    if not model:
+        raise UserError(
+            f"{ADAPTER_NAME} needs a checkpoint: pass --model-path DIR (a transformers-format Janus folder) "
+            f"or the argument model=<hub id> (e.g. model=deepseek-community/Janus-Pro-1B)"
+        )
+    if os.path.isdir(os.path.expanduser(model)):
+        return local_source(alias, model, spec.revision)
+    return ModelSource(alias, model, is_local=False)
+
+
+def local_source(alias: str, path: str, revision: str | None) -> ModelSource:
+    if revision:
+        raise UserError(
+            f"--revision {revision!r} only applies to Hugging Face Hub ids, not to the local folder {path!r}"
+        )
+    folder = Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise UserError(f"--model-path {path!r} is not a directory")
+    if not (folder / "config.json").is_file():
+        raise UserError(f"--model-path {path!r} has no config.json: it is not a transformers-format checkpoint folder")
+    return ModelSource(alias, str(folder), is_local=True)
+
+
+def load_model(
+    source: ModelSource, spec: ModelSpec, dtype: torch.dtype, device: torch.device, attn_implementation: str | None
+) -> tuple[JanusForConditionalGeneration, JanusProcessor, str | None]:
+    """Loads model and processor from one repository state; returns (model, processor, commit hash)."""
+    from transformers import AutoConfig, AutoProcessor, JanusForConditionalGeneration
+
+    revision: str | None = spec.revision
+    commit: str | None = None
+    if not source.is_local:
+        revision, commit = resolve_hub_revision(source.location, spec.revision)
+    common: dict[str, Any] = {"revision": revision, "trust_remote_code": spec.trust_remote_code}
+    try:
+        config = AutoConfig.from_pretrained(source.location, **common)
+        if config.model_type != "janus":
+            raise UserError(
+                f"{source.location} is not a transformers-format Janus checkpoint (model_type={config.model_type!r}). "
+                "The original deepseek-ai/Janus* repositories need DeepSeek's own code; use the converted "
+                f"deepseek-community/Janus-Pro-* checkpoints or {CONVERTER_HINT}"
+            )
+        model_kwargs: dict[str, Any] = {"dtype": dtype, **common}
+        if attn_implementation:
+            model_kwargs["attn_implementation"] = attn_implementation
+        if device.type == "cuda" and importlib.util.find_spec("accelerate") is not None:
+            model_kwargs["device_map"] = str(device)  # straight to the GPU, not via host memory
+        model = JanusForConditionalGeneration.from_pretrained(source.location, **model_kwargs)
+        processor = AutoProcessor.from_pretrained(source.location, **common)
+    except UserError:
+        raise
+    except OSError as exc:
+        if source.is_local:
+            raise UserError(
+                f"could not load the checkpoint in {source.location}: {type(exc).__name__}: {exc}"
+            ) from None
+        raise UserError(unreachable_message(source.location, spec.revision, exc)) from None
+    except ValueError as exc:
+        raise UserError(f"could not load {source.location}: {exc}") from None
+    if not hasattr(processor, "image_token") or not hasattr(processor.tokenizer, "boi_token"):
+        raise UserError(f"{source.location}: the processor is {type(processor).__name__}, expected a JanusProcessor")
+
+    # Converted hub processors are saved with True, which prepends DeepSeek's default system
+    # prompt in text mode; the paper protocol uses an empty system prompt.
+    processor.use_default_system_prompt = False
+    processor.tokenizer.padding_side = "left"
+    model.to(device)  # type: ignore[arg-type]  # (a decorator in transformers hides the signature)
+    model.eval()
+    return model, processor, commit
+
+
+def resolve_hub_revision(repo_id: str, revision: str | None) -> tuple[str | None, str | None]:
+    """(revision to load, commit hash) for a hub id, resolved once (from the cache when offline)."""
+    from transformers.utils.hub import resolve_revision
+
+    resolved = resolve_revision(repo_id, revision)
+    commit = getattr(resolved, "resolved", None)
+    return (resolved if resolved is not None else revision), commit
+
+
+def unreachable_message(repo_id: str, revision: str | None, exc: Exception) -> str:
+    from huggingface_hub import is_offline_mode
+
+    at = f" at revision {revision!r}" if revision else ""
+    why = "offline mode is on (HF_HUB_OFFLINE=1)" if is_offline_mode() else "the Hub could not be reached or refused it"
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"could not load model {repo_id!r}{at}: it is not in the local Hugging Face cache and {why}. "
+        f"Either download it on a connected machine with `hf download {repo_id}"
+        f"{f' --revision {revision}' if revision else ''}` into the Hugging Face cache used here (HF_HOME / HF_HUB_CACHE), "
+        f"or pass a local copy with --model-path DIR. ({type(exc).__name__}: {detail})"
+    )
+
+
+def folder_fingerprint(folder: Path) -> dict[str, Any]:
+    """sha256 of config.json plus the sizes of the weight files: cheap, and changes with the weights."""
+    config = folder / "config.json"
+    weights = {
+        path.name: path.stat().st_size
+        for path in sorted(folder.iterdir())
+        if path.is_file() and path.name.endswith(WEIGHT_SUFFIXES)
+    }
+    return {"config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(), "weights": weights}
