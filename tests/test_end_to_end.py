@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +101,9 @@ def test_interrupted_run_resumes_and_matches_uninterrupted(
     assert results["mme"].counts.reused == 8 and results["mme"].counts.generated == 20
     for task in ("mme", "pope"):
         assert results[task].metrics == read_json(baseline / "janus-tiny" / f"{task}.json")["metrics"]
-    assert len(read_jsonl(tmp_path / "janus-tiny" / "mme.samples.jsonl")) == 28
+    outputs = {r["id"]: r["output"] for r in read_jsonl(tmp_path / "janus-tiny" / "mme.samples.jsonl")}
+    assert len(outputs) == 28
+    assert outputs == {r["id"]: r["output"] for r in read_jsonl(baseline / "janus-tiny" / "mme.samples.jsonl")}
 
     again = {r.task: r for r in evaluate(_config(tmp_path), adapter=adapter)}
     assert again["mme"].counts.generated == 0 and again["mme"].counts.reused == 28
@@ -135,7 +139,7 @@ def test_predictions_replay_reproduces_metrics(tmp_path: Path, baseline: Path, c
     # a file keyed by row instead of id
     by_row = tmp_path / "by_row.jsonl"
     records = read_jsonl(baseline / "janus-tiny" / "mme.samples.jsonl")
-    by_row.write_text("".join(f'{{"row": {r["row"]}, "output": {__import__("json").dumps(r["output"])}}}\n' for r in records))
+    by_row.write_text("".join(json.dumps({"row": r["row"], "output": r["output"]}) + "\n" for r in records))
     code, _, err = run_cli(
         ["--model", "predictions", "--model-args", f"path={by_row},label=rows", "--tasks", "mme", "--data", "demo",
          "--output-dir", str(tmp_path), "--no-progress"],
@@ -143,6 +147,25 @@ def test_predictions_replay_reproduces_metrics(tmp_path: Path, baseline: Path, c
     )
     assert code == 0, err
     assert read_json(tmp_path / "rows" / "mme.json")["metrics"] == read_json(baseline / "janus-tiny" / "mme.json")["metrics"]
+
+
+def test_replay_of_mixed_answers_scores_them_and_round_trips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Hand-made outputs give non-trivial metrics, and replaying the replay's own records reproduces them."""
+    answers = ["Yes.", "No, there is not.", "yes and no", ""]
+    saved = tmp_path / "answers.jsonl"
+    saved.write_text("".join(json.dumps({"row": row, "output": answers[row % 4]}) + "\n" for row in range(28)))
+    first = ["--model", "predictions", "--model-args", f"path={saved},label=first", "--tasks", "mme", "--data", "demo"]
+    code, _, err = run_cli([*first, "--output-dir", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0, err
+    metrics = read_json(tmp_path / "first" / "mme.json")["metrics"]
+    assert 0 < metrics["perception"] < 2000 and metrics["perception_categories"] == 10
+    records = read_jsonl(tmp_path / "first" / "mme.samples.jsonl")
+    assert [r["score"]["pred"] for r in sorted(records, key=lambda r: r["row"])][:4] == ["yes", "no", "unknown", "unknown"]
+
+    second = ["--model", "predictions", "--model-args", f"path={tmp_path / 'first' / 'mme.samples.jsonl'},label=second"]
+    code, _, err = run_cli([*second, "--tasks", "mme", "--data", "demo", "--output-dir", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0, err
+    assert read_json(tmp_path / "second" / "mme.json")["metrics"] == metrics
 
 
 def test_unreadable_image_is_a_failed_sample_not_a_crash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
