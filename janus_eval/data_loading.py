@@ -139,9 +139,10 @@ def _load_hub(task: Task, source: DataSource) -> LoadedData:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
             f"cannot load dataset {source.hf_id!r} (config {source.config or 'default'}, split {source.split!r}) "
-            f"for task {task.name!r}: {first_line}. If this machine is offline, either download it on a connected "
-            f"machine into the Hugging Face cache (HF_HOME) and set HF_DATASETS_OFFLINE=1, or save it as parquet "
-            f"files under DIR/{task.name}/ and pass --data-dir DIR; `--data demo` runs the built-in demo rows"
+            f"for task {task.name!r}: {first_line}. On an offline machine, either copy the dataset's files "
+            f"(`hf download {source.hf_id} --repo-type dataset --local-dir DIR/{task.name}` on a connected machine) "
+            f"and pass --data-dir DIR, or load it once online with the same HF_HOME and set HF_DATASETS_OFFLINE=1; "
+            f"`--data demo` runs the built-in demo rows"
         ) from None
     _check_columns(task.name, source, dataset.column_names, f"the dataset {source.hf_id}")
     fingerprint = getattr(dataset, "_fingerprint", None) or hash_json(source.describe())
