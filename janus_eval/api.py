@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Sequence, Union
 
 from PIL import Image
@@ -185,6 +186,31 @@ class DataSource:
         }
 
 
+@dataclass(frozen=True)
+class RemoteFile:
+    """A benchmark file at its canonical URL, verified by its sha256 after download."""
+
+    name: str
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Benchmark data published as files (e.g. a prompt list in a git repository) rather than a hub dataset.
+
+    The files are downloaded once, cached and verified; `--data-dir DIR` reads `DIR/<task>/<name>`
+    instead (verified the same way). The task turns them into rows with `Task.rows_from_files`.
+    """
+
+    files: tuple[RemoteFile, ...]
+    columns: tuple[str, ...] = ()
+    image_columns: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        return {"files": [{"name": f.name, "url": f.url, "sha256": f.sha256} for f in self.files]}
+
+
 class SampleError(Exception):
     """A problem with one sample's data (for instance an unreadable image): that sample fails, the run goes on."""
 
@@ -243,8 +269,12 @@ class Task(ABC):
         """The metric the paper table shows."""
 
     @abstractmethod
-    def data_source(self) -> DataSource:
-        """The dataset this task reads under the current options."""
+    def data_source(self) -> DataSource | FileSource:
+        """The dataset (or the published files) this task reads under the current options."""
+
+    def rows_from_files(self, paths: Mapping[str, Path]) -> list[dict[str, Any]]:
+        """Rows from the verified local copies of a FileSource's files (file name -> path)."""
+        raise NotImplementedError(f"{self.name} does not read files")
 
     @abstractmethod
     def demo_rows(self) -> list[dict[str, Any]]:
@@ -270,6 +300,10 @@ class Task(ABC):
     @abstractmethod
     def new_metric(self) -> Metric:
         """A fresh aggregator for this task's scores."""
+
+    def scorer_info(self) -> dict[str, Any]:
+        """Scorer backends that produced the scores (detector, CLIP, judge), their versions and weights."""
+        return {}
 
     @abstractmethod
     def protocol_card(self) -> dict[str, Any]:

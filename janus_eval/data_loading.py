@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
-from janus_eval.api import DataSource, Task
+from janus_eval.api import DataSource, FileSource, Task
 from janus_eval.errors import UserError
 from janus_eval.hashing import hash_files, hash_json
+from janus_eval.remote_files import fetch
 
 DataMode = Literal["hub", "demo"]
 
@@ -21,7 +22,7 @@ class LoadedData:
     """Rows plus where they came from (recorded in results and in the config hash)."""
 
     rows: Sequence[Mapping[str, Any]]
-    origin: str  # "hub", "local" or "demo"
+    origin: str  # "hub", "url", "local" or "demo"
     location: str
     fingerprint: str
 
@@ -36,18 +37,32 @@ def load_task_data(task: Task, mode: DataMode = "hub", data_dir: Path | None = N
         rows = task.demo_rows()
         _check_columns(task.name, source, list(rows[0].keys()) if rows else [], "the built-in demo rows")
         return LoadedData(rows, "demo", f"built-in demo rows of {task.name}", hash_json(rows))
+    if isinstance(source, FileSource):
+        return _load_files(task, source, data_dir)
     if data_dir is not None:
         return _load_local(task, source, data_dir)
     return _load_hub(task, source)
 
 
-def _check_columns(task_name: str, source: DataSource, found: Sequence[str], where: str) -> None:
+def _load_files(task: Task, source: FileSource, data_dir: Path | None) -> LoadedData:
+    """Rows from a task's published files: `DIR/<task>/<name>` with --data-dir, else the verified cache."""
+    local_dir = data_dir / task.name if data_dir is not None else None
+    paths = {file.name: fetch(file, local_dir=local_dir) for file in source.files}
+    rows = task.rows_from_files(paths)
+    where = f"the files in {local_dir}" if local_dir is not None else f"the files of task {task.name!r}"
+    _check_columns(task.name, source, list(rows[0].keys()) if rows else [], where)
+    location = str(local_dir) if local_dir is not None else ", ".join(file.url for file in source.files)
+    fingerprint = hash_json({file.name: file.sha256 for file in source.files})
+    return LoadedData(rows, "local" if local_dir is not None else "url", location, fingerprint)
+
+
+def _check_columns(task_name: str, source: DataSource | FileSource, found: Sequence[str], where: str) -> None:
     missing = [c for c in source.columns if c not in found]
     if missing:
+        expected = f"the columns of {source.hf_id}" if isinstance(source, DataSource) else "the columns"
         raise UserError(
             f"{where} for task {task_name!r} lack the column(s) {', '.join(missing)} "
-            f"(found: {', '.join(found) or 'none'}); the task expects the columns of {source.hf_id}: "
-            f"{', '.join(source.columns)}"
+            f"(found: {', '.join(found) or 'none'}); the task expects {expected}: {', '.join(source.columns)}"
         )
 
 

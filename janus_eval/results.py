@@ -76,6 +76,7 @@ class TaskResult(BaseModel):
     headline: Headline
     published: Published | None
     protocol: dict[str, Any]
+    scorers: dict[str, Any] = {}
     options: dict[str, Any]
     model_identity: dict[str, Any]
     data: dict[str, Any]

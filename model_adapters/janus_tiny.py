@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from janus_eval.cache import cache_root
+
 if TYPE_CHECKING:
     from transformers import (
         JanusConfig,
@@ -52,12 +54,6 @@ _CORPUS = (
     "What is shown in this image? Please answer yes or no. Hint: the question is about colors.",
     "the quick brown fox jumps over the lazy dog while the image shows a person on a bicycle.",
 )
-
-
-def cache_root() -> Path:
-    """The janus-eval cache folder: `$JANUS_EVAL_CACHE`, else `~/.cache/janus-eval`."""
-    configured = os.environ.get("JANUS_EVAL_CACHE")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "janus-eval"
 
 
 def tiny_checkpoint_dir(cache_dir: Path | None = None) -> Path:

@@ -88,7 +88,10 @@ def registered() -> Iterator[None]:
     del TASKS._items[RednessTask.name]
 
 
-def _config(output_dir: Path, seed: int = 0, model: ModelSpec = ModelSpec(name="janus-tiny")) -> RunConfig:
+TINY = ModelSpec(name="janus-tiny")
+
+
+def _config(output_dir: Path, seed: int = 0, model: ModelSpec = TINY) -> RunConfig:
     return RunConfig(
         model=model, tasks=[RednessTask.name], data_mode="demo", batch_size=2, output_dir=output_dir,
         seed=seed, show_progress=False,
