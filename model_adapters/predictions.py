@@ -102,8 +102,10 @@ class PredictionsAdapter(ModelAdapter):
         return {"adapter": self.name, "path": self.path_template}
 
     def task_identity(self, task: str) -> dict[str, Any]:
-        path = self._path(task)
-        return {"path": str(path), "sha256": file_sha256(path) if path.is_file() else None}
+        """The file's path and checksum; also reads the file now, before the run touches its output folder
+        (replaying a run's own `<task>.samples.jsonl` under the same label moves that file aside)."""
+        saved = self._outputs(task)
+        return {"path": str(saved.path), "sha256": file_sha256(saved.path)}
 
     def generate_text(self, requests: Sequence[TextRequest]) -> list[TextOutput]:
         outputs = []

@@ -166,6 +166,12 @@ def test_replay_of_mixed_answers_scores_them_and_round_trips(tmp_path: Path, cap
     assert code == 0, err
     assert read_json(tmp_path / "second" / "mme.json")["metrics"] == metrics
 
+    # replaying a run's records into the same output folder (the file is moved aside as the run starts)
+    same = ["--model", "predictions", "--model-args", f"path={tmp_path / 'second' / 'mme.samples.jsonl'},label=second"]
+    code, _, err = run_cli([*same, "--tasks", "mme", "--data", "demo", "--output-dir", str(tmp_path), "--no-progress"], capsys)
+    assert code == 0, err
+    assert read_json(tmp_path / "second" / "mme.json")["metrics"] == metrics
+
 
 def test_unreadable_image_is_a_failed_sample_not_a_crash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = demo_rows("pope")
