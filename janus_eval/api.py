@@ -257,6 +257,8 @@ class Task(ABC):
     published: ClassVar[dict[str, float]] = {}
     # where each published number comes from
     published_source: ClassVar[str] = ""
+    # direction of the headline metric (False for distances such as FID)
+    higher_is_better: ClassVar[bool] = True
 
     def __init__(self, options: TaskOptions | None = None, seed: int = 0) -> None:
         self.options = options if options is not None else self.Options()
@@ -300,6 +302,11 @@ class Task(ABC):
     @abstractmethod
     def new_metric(self) -> Metric:
         """A fresh aggregator for this task's scores."""
+
+    def resampling_unit(self, sample: Sample) -> str:
+        """The unit a bootstrap resamples: samples the metric scores together (e.g. the questions of one
+        image in MME) must share a unit."""
+        return sample.id
 
     def scorer_info(self) -> dict[str, Any]:
         """Scorer backends that produced the scores (detector, CLIP, judge), their versions and weights."""

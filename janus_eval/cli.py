@@ -11,7 +11,10 @@ from typing import Any, Sequence
 from janus_eval.api import ModelSpec
 from janus_eval.errors import UserError
 
-EPILOG = """examples:
+EPILOG = """regression check of two runs (paired bootstrap CI; see `janus-eval compare -h`):
+  janus-eval compare results/janus-pro-7b results/my-checkpoint --fail-on-regression
+
+examples:
   janus-eval --model janus-tiny --tasks mme,pope --data demo
   janus-eval --model janus-pro-7b --tasks mme,pope
   janus-eval --model janus-pro-7b --tasks pope --task-option pope.split=all
@@ -177,12 +180,25 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _compare(argv: list[str]) -> int:
+    from janus_eval import compare
+
+    try:
+        return compare.main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except UserError as exc:
+        return _fail(str(exc))
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["compare"]:
+        return _compare(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -154,6 +154,10 @@ class MmeTask(YesNoTask):
             for index, (row, sample_id, image_key) in enumerate(zip(rows, ids, image_keys))
         ]
 
+    def resampling_unit(self, sample: Sample) -> str:
+        """acc+ scores the questions of one image together: resample whole images."""
+        return f"{sample.meta['category']}/{sample.meta['image_key']}"
+
     def new_metric(self) -> MmeMetric:
         return MmeMetric()
 

@@ -1,0 +1,275 @@
+"""Regression checks: two runs of a task compared sample by sample, with a paired bootstrap interval.
+
+`janus-eval compare BASE_DIR CANDIDATE_DIR` reads `<task>.json` and `<task>.samples.jsonl` of both
+model folders, pairs the samples by id, recomputes the headline on the paired samples with the
+task's own metric, and resamples the task's resampling units (the same draw for both runs) to get
+a confidence interval for the difference. Both runs must have used the same protocol and data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from janus_eval.api import Metric, Sample, Task
+from janus_eval.errors import UserError
+from janus_eval.records import SampleRecord, read_records
+from janus_eval.registry import TASKS
+from janus_eval.results import TaskResult, read_result
+
+
+@dataclass
+class TaskComparison:
+    """The difference of one task's headline between two runs (candidate - base)."""
+
+    task: str
+    metric: str
+    higher_is_better: bool
+    base: float | None
+    candidate: float | None
+    delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float
+    resamples: int
+    paired_samples: int
+    resampling_units: int
+    improved: int | None
+    regressed: int | None
+    verdict: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _load(model_dir: Path, task: str) -> tuple[TaskResult, dict[str, SampleRecord]]:
+    path = model_dir / f"{task}.json"
+    if not path.is_file():
+        raise UserError(f"{path} does not exist: no result of task {task!r} in {model_dir}")
+    result = read_result(path)
+    samples_path = model_dir.parent / result.samples_file
+    records = {}
+    for record in read_records(samples_path):
+        if record.config_hash == result.manifest.config_hash:
+            records[record.id] = record
+    if not records:
+        raise UserError(f"{samples_path} holds no records of the run in {path} (config {result.manifest.config_hash[:12]})")
+    return result, records
+
+
+def _headline(task: Task, samples: Sequence[Sample], records: dict[str, SampleRecord]) -> float | None:
+    metric = task.new_metric()
+    for sample in samples:
+        metric.update(sample, records[sample.id].score)
+    value = metric.compute().get(task.headline)
+    return None if value is None else float(value)
+
+
+def _merged(parts: Sequence[Metric], template: Metric) -> Metric:
+    for part in parts:
+        template.merge(part)
+    return template
+
+
+def compare_task(
+    task_name: str,
+    base_dir: Path,
+    candidate_dir: Path,
+    *,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+    tolerance: float = 0.0,
+    allow_protocol_mismatch: bool = False,
+) -> TaskComparison:
+    """Compares one task's headline between two model result folders."""
+    base_result, base_records = _load(base_dir, task_name)
+    cand_result, cand_records = _load(candidate_dir, task_name)
+    warnings = []
+    for what, left, right in (
+        ("options", base_result.options, cand_result.options),
+        ("protocol cards", base_result.protocol, cand_result.protocol),
+        ("data", base_result.data.get("fingerprint"), cand_result.data.get("fingerprint")),
+    ):
+        if left != right:
+            message = f"the two runs differ in their {what}: not a like-for-like comparison"
+            if not allow_protocol_mismatch:
+                raise UserError(f"{task_name}: {message} (pass --allow-protocol-mismatch to compare anyway)")
+            warnings.append(message)
+    task_cls = TASKS.get(task_name)
+    task = task_cls(task_cls.Options.model_validate(base_result.options))
+
+    paired_ids = sorted(set(base_records) & set(cand_records), key=lambda i: base_records[i].row)
+    if len(paired_ids) < max(len(base_records), len(cand_records)):
+        warnings.append(
+            f"only {len(paired_ids)} samples are in both runs ({len(base_records)} / {len(cand_records)}): "
+            "the comparison uses those"
+        )
+    if not paired_ids:
+        raise UserError(f"{task_name}: the two runs share no sample ids")
+    samples = [
+        Sample(id=i, index=base_records[i].row, target=base_records[i].target, meta=base_records[i].meta)
+        for i in paired_ids
+    ]
+    base_value = _headline(task, samples, base_records)
+    cand_value = _headline(task, samples, cand_records)
+    delta = None if base_value is None or cand_value is None else cand_value - base_value
+
+    # one metric per resampling unit and run, merged in bootstrap draws (metrics merge exactly)
+    units: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        units[task.resampling_unit(sample)].append(sample)
+    unit_samples = list(units.values())
+    per_unit: dict[str, list[Metric]] = {"base": [], "cand": []}
+    for group in unit_samples:
+        for key, records in (("base", base_records), ("cand", cand_records)):
+            metric = task.new_metric()
+            for sample in group:
+                metric.update(sample, records[sample.id].score)
+            per_unit[key].append(metric)
+
+    ci_low = ci_high = None
+    if delta is not None and resamples > 0:
+        rng = np.random.default_rng(seed)
+        deltas = []
+        for _ in range(resamples):
+            draw = rng.integers(0, len(unit_samples), size=len(unit_samples))
+            values = []
+            for key in ("base", "cand"):
+                merged = _merged([per_unit[key][i] for i in draw], task.new_metric())
+                values.append(merged.compute().get(task.headline))
+            if values[0] is not None and values[1] is not None:
+                deltas.append(values[1] - values[0])
+        if deltas:
+            alpha = (1 - confidence) / 2
+            ci_low, ci_high = (float(v) for v in np.quantile(deltas, [alpha, 1 - alpha]))
+
+    improved = regressed = None
+    if all("correct" in base_records[i].score and "correct" in cand_records[i].score for i in paired_ids):
+        flips = [(bool(base_records[i].score["correct"]), bool(cand_records[i].score["correct"])) for i in paired_ids]
+        improved = sum(1 for before, after in flips if after and not before)
+        regressed = sum(1 for before, after in flips if before and not after)
+
+    verdict = "no significant change"
+    if ci_low is not None and ci_high is not None:
+        worse_high, better_low = (ci_high, ci_low) if task.higher_is_better else (-ci_low, -ci_high)
+        if worse_high < -tolerance:
+            verdict = "regression"
+        elif better_low > tolerance:
+            verdict = "improvement"
+    elif delta is None:
+        verdict = "no headline"
+    return TaskComparison(
+        task=task_name,
+        metric=task.headline,
+        higher_is_better=task.higher_is_better,
+        base=base_value,
+        candidate=cand_value,
+        delta=delta,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        confidence=confidence,
+        resamples=resamples,
+        paired_samples=len(paired_ids),
+        resampling_units=len(unit_samples),
+        improved=improved,
+        regressed=regressed,
+        verdict=verdict,
+        warnings=warnings,
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def to_markdown(comparisons: Sequence[TaskComparison], base: str, candidate: str) -> str:
+    lines = [
+        f"base: {base}  candidate: {candidate}",
+        "",
+        "| task | metric | base | candidate | delta | CI | paired | improved / regressed | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in comparisons:
+        ci = f"[{_fmt(c.ci_low)}, {_fmt(c.ci_high)}] ({c.confidence:.0%})"
+        flips = "–" if c.improved is None else f"{c.improved} / {c.regressed}"
+        lines.append(
+            f"| {c.task} | {c.metric} | {_fmt(c.base)} | {_fmt(c.candidate)} | {_fmt(c.delta)} | {ci} | "
+            f"{c.paired_samples} | {flips} | {c.verdict} |"
+        )
+    notes = [f"- {c.task}: {w}" for c in comparisons for w in c.warnings]
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from janus_eval.cli import _ArgumentParser
+
+    parser = _ArgumentParser(
+        prog="janus-eval compare",
+        description="Compare two runs sample by sample: headline delta with a paired bootstrap confidence interval.",
+    )
+    parser.add_argument("base", type=Path, help="model result folder of the base run, e.g. results/janus-pro-7b")
+    parser.add_argument("candidate", type=Path, help="model result folder of the candidate run")
+    parser.add_argument("--tasks", help="comma-separated tasks (default: every task both folders hold)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument(
+        "--tolerance", type=float, default=0.0, help="a change within this many headline units is not a verdict"
+    )
+    parser.add_argument("--allow-protocol-mismatch", action="store_true", help="compare runs of different protocols")
+    parser.add_argument("--output", type=Path, help="also write the comparison as JSON to this file")
+    parser.add_argument(
+        "--fail-on-regression", action="store_true", help="exit with code 1 when any task regressed significantly"
+    )
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """`janus-eval compare ...`; returns the exit code (UserError is handled by the caller)."""
+    args = build_parser().parse_args(list(argv))
+    for folder in (args.base, args.candidate):
+        if not folder.is_dir():
+            raise UserError(f"{folder} is not a model result folder")
+    if not 0 < args.confidence < 1:
+        raise UserError("--confidence must be between 0 and 1")
+    if args.resamples < 0:
+        raise UserError("--resamples must be 0 or more")
+    if args.tasks:
+        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    else:
+        names = [{p.stem for p in folder.glob("*.json")} for folder in (args.base, args.candidate)]
+        tasks = sorted(names[0] & names[1])
+        if not tasks:
+            raise UserError(f"{args.base} and {args.candidate} hold no result of a common task")
+    comparisons = [
+        compare_task(
+            task,
+            args.base,
+            args.candidate,
+            confidence=args.confidence,
+            resamples=args.resamples,
+            seed=args.seed,
+            tolerance=args.tolerance,
+            allow_protocol_mismatch=args.allow_protocol_mismatch,
+        )
+        for task in tasks
+    ]
+    print(to_markdown(comparisons, str(args.base), str(args.candidate)))
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        payload: dict[str, Any] = {
+            "schema_version": "janus-eval.compare/1",
+            "base": str(args.base),
+            "candidate": str(args.candidate),
+            "tasks": [asdict(c) for c in comparisons],
+        }
+        args.output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    if args.fail_on_regression and any(c.verdict == "regression" for c in comparisons):
+        return 1
+    return 0
