@@ -167,6 +167,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         command=argv,
     )
     results = evaluate(config)
+    if not results:  # a non-zero rank of a data-parallel run: rank 0 reports
+        return 0
     for result in results:
         line = f"{result.task:<12} {result.headline.metric} = {_fmt(result.headline.value)}"
         if result.published is not None:
@@ -214,7 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.list_models:
                 _list_models()
             return 0
-        return _run(args, ["janus-eval", *argv])
+        try:
+            return _run(args, ["janus-eval", *argv])
+        finally:
+            from janus_eval.distributed import shutdown
+
+            shutdown()
     except UserError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

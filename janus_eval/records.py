@@ -3,7 +3,7 @@
 Every record carries the config hash of the run that produced it; a rerun with the same hash
 skips the samples already recorded (resume), while a changed configuration never reuses them.
 Records are self-contained (task, sample id, row, config hash, rank), so the files of several
-processes of one run merge by concatenation.
+processes of one run merge by concatenation (see `RecordStore.consolidate`).
 """
 
 from __future__ import annotations
@@ -59,12 +59,35 @@ def read_records(path: Path) -> Iterator[SampleRecord]:
 
 
 class RecordStore:
-    """The `<task>.samples.jsonl` file of one task under one configuration."""
+    """The `<task>.samples.jsonl` file of one task under one configuration.
 
-    def __init__(self, path: Path, config_hash: str) -> None:
+    In a data-parallel run every rank appends to its own `<task>.samples.rank<r>.jsonl`; rank 0
+    folds those files into the main one (`consolidate`) before reading and at the end, so a run
+    killed midway resumes under any number of processes.
+    """
+
+    def __init__(self, path: Path, config_hash: str, rank: int = 0, world_size: int = 1) -> None:
         self.path = path
         self.config_hash = config_hash
+        self._stem = path.name.removesuffix(".jsonl")
+        self.write_path = path if world_size == 1 else path.with_name(f"{self._stem}.rank{rank}.jsonl")
         self._handle: Any = None
+
+    def shard_files(self) -> list[Path]:
+        return sorted(self.path.parent.glob(f"{self._stem}.rank*.jsonl"))
+
+    def consolidate(self) -> None:
+        """Appends the complete lines of every per-rank file to the main file and removes them."""
+        shards = self.shard_files()
+        if not shards:
+            return
+        _cut_torn_tail(self.path)
+        with self.path.open("ab") as out:
+            for shard in shards:
+                data = shard.read_bytes()
+                out.write(data[: data.rfind(b"\n") + 1])
+        for shard in shards:
+            shard.unlink()
 
     def load(self, resume: bool) -> dict[str, SampleRecord]:
         """Returns the latest record per sample id of this configuration.
@@ -77,39 +100,31 @@ class RecordStore:
         if records and (stale or not resume):
             self._archive(records[0].config_hash if stale else self.config_hash)
             return {}
+        return self.read()
+
+    def read(self) -> dict[str, SampleRecord]:
+        """The latest record per sample id of this configuration in the main file (no side effects)."""
         latest: dict[str, SampleRecord] = {}
-        for record in records:
-            latest[record.id] = record
+        for record in read_records(self.path):
+            if record.config_hash == self.config_hash:
+                latest[record.id] = record
         return latest
 
     def _archive(self, old_hash: str) -> None:
-        stem = self.path.name.removesuffix(".jsonl")
-        target = self.path.with_name(f"{stem}.{old_hash[:12]}.jsonl")
+        target = self.path.with_name(f"{self._stem}.{old_hash[:12]}.jsonl")
         counter = 1
         while target.exists():
-            target = self.path.with_name(f"{stem}.{old_hash[:12]}.{counter}.jsonl")
+            target = self.path.with_name(f"{self._stem}.{old_hash[:12]}.{counter}.jsonl")
             counter += 1
         self.path.rename(target)
         log.info("moved records of an earlier configuration to %s", target)
 
-    def _repair_tail(self) -> None:
-        """Cuts a torn last line (a writer killed mid-line) so the next record starts on its own line."""
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return
-        with self.path.open("rb+") as handle:
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) == b"\n":
-                return
-            handle.seek(0)
-            data = handle.read()
-            handle.truncate(data.rfind(b"\n") + 1)
-
     def append(self, record: SampleRecord) -> None:
         """Writes one record and flushes it (a killed process loses nothing already appended)."""
         if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._repair_tail()
-            self._handle = self.path.open("a", encoding="utf-8")
+            self.write_path.parent.mkdir(parents=True, exist_ok=True)
+            _cut_torn_tail(self.write_path)
+            self._handle = self.write_path.open("a", encoding="utf-8")
         if not record.created:
             record.created = time.time()
         self._handle.write(record.model_dump_json() + "\n")
@@ -125,3 +140,16 @@ class RecordStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Cuts a torn last line (a writer killed mid-line) so the next record starts on its own line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        data = handle.read()
+        handle.truncate(data.rfind(b"\n") + 1)

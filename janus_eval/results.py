@@ -62,6 +62,7 @@ class Manifest(BaseModel):
     samples_per_second: float | None
     peak_accelerator_memory_bytes: int | None
     peak_rss_bytes: int
+    world_size: int = 1
 
 
 class TaskResult(BaseModel):

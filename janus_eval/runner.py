@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Sequence, TypeVar
@@ -29,6 +29,7 @@ from janus_eval.api import (
     TextOutput,
 )
 from janus_eval.data_loading import DataMode, LoadedData, load_task_data
+from janus_eval.distributed import DistContext, init_from_env
 from janus_eval.errors import UserError
 from janus_eval.hashing import hash_json
 from janus_eval.leaderboard import write_leaderboard
@@ -96,13 +97,25 @@ def build_adapter(spec: ModelSpec) -> ModelAdapter:
 
 
 def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[TaskResult]:
-    """Runs every task of `config`, writes the result files and rebuilds the leaderboard."""
+    """Runs every task of `config`, writes the result files and rebuilds the leaderboard.
+
+    Under torchrun every process runs this; samples are sharded by rank and rank 0 writes the
+    results (the other ranks return an empty list).
+    """
     tasks = build_tasks(config)
     if config.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     if config.limit is not None and config.limit < 1:
         raise UserError("--limit must be at least 1")
-    adapter = adapter if adapter is not None else build_adapter(config.model)
+    context = init_from_env()
+    if adapter is None:
+        spec = config.model
+        if context.world_size > 1 and spec.device in ("auto", "cuda"):
+            import torch
+
+            if torch.cuda.is_available():  # one GPU per process
+                spec = replace(spec, device=f"cuda:{context.local_rank}")
+        adapter = build_adapter(spec)
     for task in tasks:
         if task.request_kind not in adapter.supports:
             raise UserError(
@@ -111,10 +124,12 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
             )
     results = []
     for task in tasks:
-        result = run_task(task, adapter, config)
-        write_result(result, result_path(config.output_dir, adapter.label, task.name))
-        results.append(result)
-    write_leaderboard(config.output_dir)
+        result = run_task(task, adapter, config, context)
+        if result is not None:
+            write_result(result, result_path(config.output_dir, adapter.label, task.name))
+            results.append(result)
+    if context.is_main:
+        write_leaderboard(config.output_dir)
     return results
 
 
@@ -163,8 +178,11 @@ def _generate(adapter: ModelAdapter, requests: list[Request]) -> list[Output]:
     return outputs
 
 
-def run_task(task: Task, adapter: ModelAdapter, config: RunConfig) -> TaskResult:
-    """Runs one task to completion (resuming from its records) and returns its result."""
+def run_task(
+    task: Task, adapter: ModelAdapter, config: RunConfig, context: DistContext | None = None
+) -> TaskResult | None:
+    """Runs one task to completion (resuming from its records); returns its result on rank 0."""
+    context = context if context is not None else DistContext()
     started, wall_start = datetime.now(timezone.utc), time.perf_counter()
     data = load_task_data(task, config.data_mode, config.data_dir)
     samples = task.samples(data.rows)
@@ -180,9 +198,15 @@ def run_task(task: Task, adapter: ModelAdapter, config: RunConfig) -> TaskResult
     model_dir = config.output_dir / adapter.label
     samples_path = model_dir / f"{task.name}.samples.jsonl"
     images_dir = model_dir / f"{task.name}_images"
-    store = RecordStore(samples_path, digest)
-    records = store.load(config.resume)
+    store = RecordStore(samples_path, digest, context.rank, context.world_size)
+    if context.is_main:
+        store.consolidate()  # records left by the ranks of an interrupted data-parallel run
+        store.load(config.resume)
+    context.barrier()
+    records = store.read()
     todo = [s for s in samples if s.id not in records or records[s.id].failed]
+    resumed = len(samples) - len(todo)
+    todo = todo[context.rank :: context.world_size]
     generation_seconds, generated = 0.0, 0
 
     def record(sample: Sample, output: Output | None, request: Request | None, error: str | None, seconds: float):
@@ -200,15 +224,15 @@ def run_task(task: Task, adapter: ModelAdapter, config: RunConfig) -> TaskResult
             failed=output is None,
             error=error,
             seconds=seconds,
+            rank=context.rank,
         )
         store.append(entry)
         records[sample.id] = entry
 
-    if len(todo) < len(samples):
-        log.info("%s: %d of %d samples already recorded, resuming", task.name, len(samples) - len(todo), len(samples))
-    with store, tqdm(
-        total=len(todo), desc=f"{task.name} [{adapter.label}]", unit="sample", disable=not config.show_progress
-    ) as bar:
+    if resumed and context.is_main:
+        log.info("%s: %d of %d samples already recorded, resuming", task.name, resumed, len(samples))
+    show_progress = config.show_progress and context.is_main
+    with store, tqdm(total=len(todo), desc=f"{task.name} [{adapter.label}]", unit="sample", disable=not show_progress) as bar:
         for window in chunks(todo, config.batch_size * WINDOW_BATCHES):
             built: list[tuple[Sample, Request]] = []
             for sample in window:
@@ -229,6 +253,16 @@ def run_task(task: Task, adapter: ModelAdapter, config: RunConfig) -> TaskResult
                     record(sample, output, request, None, seconds / len(batch))
                 generated += len(batch)
                 bar.update(len(batch))
+
+    stats = context.gather((generated, generation_seconds, adapter.peak_memory_bytes(), peak_rss_bytes()))
+    context.barrier()  # every rank has closed its records file
+    if not context.is_main:
+        return None
+    store.consolidate()
+    records = store.read()
+    generated = sum(s[0] for s in stats)
+    generation_seconds = max(s[1] for s in stats)
+    accelerator_peaks = [s[2] for s in stats if s[2] is not None]
 
     metric = task.new_metric()
     for sample in samples:
@@ -280,8 +314,9 @@ def run_task(task: Task, adapter: ModelAdapter, config: RunConfig) -> TaskResult
             wall_seconds=round(time.perf_counter() - wall_start, 3),
             generation_seconds=round(generation_seconds, 3),
             samples_per_second=round(generated / generation_seconds, 3) if generation_seconds > 0 else None,
-            peak_accelerator_memory_bytes=adapter.peak_memory_bytes(),
-            peak_rss_bytes=peak_rss_bytes(),
+            peak_accelerator_memory_bytes=max(accelerator_peaks) if accelerator_peaks else None,
+            peak_rss_bytes=max(s[3] for s in stats),
+            world_size=context.world_size,
         ),
     )
 

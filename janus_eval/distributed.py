@@ -1,0 +1,69 @@
+"""Data parallelism under torchrun: one process per GPU, samples sharded by rank, records merged by rank 0.
+
+`torchrun --nproc_per_node 8 run_eval.py ...` (or several nodes sharing the output folder) sets
+RANK / WORLD_SIZE / LOCAL_RANK; a plain `python run_eval.py` is world size 1 and never touches
+torch.distributed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process' place in the run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def gather(self, value: T) -> list[T]:
+        """Every rank's `value`, in rank order (picklable objects)."""
+        if self.world_size == 1:
+            return [value]
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, value)
+        return gathered
+
+
+def init_from_env() -> DistContext:
+    """Joins the process group torchrun describes in the environment (once); world size 1 otherwise."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistContext()
+    import torch
+    import torch.distributed as dist
+
+    context = DistContext(
+        rank=int(os.environ["RANK"]), world_size=world_size, local_rank=int(os.environ.get("LOCAL_RANK", "0"))
+    )
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(context.local_rank)
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return context
+
+
+def shutdown() -> None:
+    """Leaves the process group, if one was joined."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
