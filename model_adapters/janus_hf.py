@@ -17,6 +17,7 @@ from janus_eval.model_adapters.chat_template import (
     render_chat,
     render_generation_prompt,
 )
+from janus_eval.model_adapters.janus_image_preprocessing import PREPROCESSING_CHOICES, deepseek_resize_and_pad
 from janus_eval.model_adapters.janus_loading import (
     ADAPTER_NAME,
     DTYPES,
@@ -71,7 +72,9 @@ class JanusHFAdapter(ModelAdapter):
     `gen_roles` (`plain` = User/Assistant, `special` = <|User|>/<|Assistant|>), `batch_size`
     (requests per text forward), `image_batch_size` (images per generation forward; each uses a
     conditional and an unconditional sequence), `seed` (text sampling at temperature > 0),
-    `attn_implementation` (passed to from_pretrained).
+    `attn_implementation` (passed to from_pretrained), `image_preprocessing` (`deepseek` = DeepSeek's
+    own resize-and-pad, the default; `transformers` = the processor's, which rounds sizes and resamples
+    differently).
     """
 
     name: ClassVar[str] = ADAPTER_NAME
@@ -93,6 +96,7 @@ class JanusHFAdapter(ModelAdapter):
         commit: str | None,
         chat_roles: str,
         gen_roles: str,
+        image_preprocessing: str,
         batch_size: int | None,
         image_batch_size: int | None,
         seed: int,
@@ -107,6 +111,7 @@ class JanusHFAdapter(ModelAdapter):
         self.commit = commit
         self.chat_roles = chat_roles
         self.gen_roles = gen_roles
+        self.image_preprocessing = image_preprocessing
         self.batch_size = batch_size
         self.image_batch_size = image_batch_size
         self.seed = seed
@@ -139,6 +144,7 @@ class JanusHFAdapter(ModelAdapter):
                 f"valid arguments: {', '.join(KNOWN_ARGS)}"
             )
         chat_roles = parse_choice(args, "chat_roles", "plain", tuple(ROLE_SETS))
+        image_preprocessing = parse_choice(args, "image_preprocessing", "deepseek", PREPROCESSING_CHOICES)
         gen_roles = parse_choice(args, "gen_roles", "special", tuple(ROLE_SETS))
         batch_size = parse_positive_int(args, "batch_size")
         image_batch_size = parse_positive_int(args, "image_batch_size")
@@ -160,6 +166,7 @@ class JanusHFAdapter(ModelAdapter):
             commit=commit,
             chat_roles=chat_roles,
             gen_roles=gen_roles,
+            image_preprocessing=image_preprocessing,
             batch_size=batch_size,
             image_batch_size=image_batch_size,
             seed=seed,
@@ -197,6 +204,8 @@ class JanusHFAdapter(ModelAdapter):
             "attn_implementation": self.model.config._attn_implementation,
             "chat_roles": self.chat_roles,
             "gen_roles": self.gen_roles,
+            "image_preprocessing": self.image_preprocessing,
+            "image_processor": type(self.processor.image_processor).__name__,
             "text_sampling_seed": self.seed,
             "transformers": transformers.__version__,
             "torch": torch.__version__,
@@ -223,6 +232,18 @@ class JanusHFAdapter(ModelAdapter):
             eos_token=self.tokenizer.eos_token or "",
         )
 
+    def preprocess_image(self, image: Image.Image) -> Image.Image:
+        """DeepSeek's resize-and-pad (the default), or the image as transformers' processor alone would take it."""
+        if self.image_preprocessing == "transformers":
+            return image.convert("RGB")
+        image_processor = self.processor.image_processor
+        return deepseek_resize_and_pad(
+            image,
+            image_size=int(image_processor.size["height"]),
+            min_size=int(getattr(image_processor, "min_size", 14)),
+            background=tuple(image_processor.background_color),  # type: ignore[arg-type]
+        )
+
     def generate_text(self, requests: Sequence[TextRequest]) -> list[TextOutput]:
         """Batched decoding; greedy at temperature 0, else seeded per-request sampling.
 
@@ -247,7 +268,7 @@ class JanusHFAdapter(ModelAdapter):
         if max(limits, default=0) == 0:
             return [TextOutput("") for _ in requests]
         prompts = [self.render_text_prompt(request) for request in requests]
-        images = [image.convert("RGB") for request in requests for image in request.images]
+        images = [self.preprocess_image(image) for request in requests for image in request.images]
         inputs = self.processor(text=prompts, images=images or None, padding=True, return_tensors="pt")
         inputs = {key: value.to(self.device) for key, value in inputs.items()}
         if "pixel_values" in inputs:

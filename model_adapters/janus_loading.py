@@ -44,6 +44,7 @@ KNOWN_ARGS = (
     "published_as",
     "chat_roles",
     "gen_roles",
+    "image_preprocessing",
     "batch_size",
     "image_batch_size",
     "seed",
