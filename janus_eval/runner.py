@@ -108,6 +108,8 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
     if config.limit is not None and config.limit < 1:
         raise UserError("--limit must be at least 1")
     context = init_from_env()
+    # data first: a missing dataset should not cost the minutes of loading a 7B model
+    data = {task.name: load_task_data(task, config.data_mode, config.data_dir) for task in tasks}
     if adapter is None:
         spec = config.model
         if context.world_size > 1 and spec.device in ("auto", "cuda"):
@@ -124,7 +126,7 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
             )
     results = []
     for task in tasks:
-        result = run_task(task, adapter, config, context)
+        result = run_task(task, adapter, config, context, data[task.name])
         if result is not None:
             write_result(result, result_path(config.output_dir, adapter.label, task.name))
             results.append(result)
@@ -179,12 +181,17 @@ def _generate(adapter: ModelAdapter, requests: list[Request]) -> list[Output]:
 
 
 def run_task(
-    task: Task, adapter: ModelAdapter, config: RunConfig, context: DistContext | None = None
+    task: Task,
+    adapter: ModelAdapter,
+    config: RunConfig,
+    context: DistContext | None = None,
+    data: LoadedData | None = None,
 ) -> TaskResult | None:
     """Runs one task to completion (resuming from its records); returns its result on rank 0."""
     context = context if context is not None else DistContext()
     started, wall_start = datetime.now(timezone.utc), time.perf_counter()
-    data = load_task_data(task, config.data_mode, config.data_dir)
+    if data is None:
+        data = load_task_data(task, config.data_mode, config.data_dir)
     samples = task.samples(data.rows)
     ids = [s.id for s in samples]
     if len(set(ids)) != len(ids):

@@ -69,6 +69,11 @@ def test_dataset_unreachable_offline_says_how_to_provide_it(capsys: pytest.Captu
     assert "--data-dir" in message and "HF_HOME" in message
 
 
+def test_data_is_checked_before_the_model_is_loaded(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    message = _error(["--model", "janus-pro-7b", "--tasks", "mme", *FAST], capsys, tmp_path)
+    assert "cannot load dataset 'lmms-lab/MME'" in message
+
+
 def test_model_unreachable_offline_names_id_and_remedy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     message = _error(["--model", "janus-pro-7b", "--tasks", "mme", "--data", "demo", *FAST], capsys, tmp_path)
     assert "deepseek-community/Janus-Pro-7B" in message and "--model-path" in message
