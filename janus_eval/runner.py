@@ -108,6 +108,13 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
     if config.limit is not None and config.limit < 1:
         raise UserError("--limit must be at least 1")
     context = init_from_env()
+    adapter_cls = type(adapter) if adapter is not None else MODELS.resolve(config.model.name)[1]
+    for task in tasks:
+        if task.request_kind not in adapter_cls.supports:
+            raise UserError(
+                f"model {config.model.name!r} ({adapter_cls.name}) cannot run task {task.name!r}: it needs "
+                f"{task.request_kind} generation, the adapter supports {', '.join(sorted(adapter_cls.supports))}"
+            )
     # data first: a missing dataset should not cost the minutes of loading a 7B model
     data = {task.name: load_task_data(task, config.data_mode, config.data_dir) for task in tasks}
     if adapter is None:
@@ -118,12 +125,6 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
             if torch.cuda.is_available():  # one GPU per process
                 spec = replace(spec, device=f"cuda:{context.local_rank}")
         adapter = build_adapter(spec)
-    for task in tasks:
-        if task.request_kind not in adapter.supports:
-            raise UserError(
-                f"model {adapter.label!r} ({adapter.name}) cannot run task {task.name!r}: it needs "
-                f"{task.request_kind} generation, the adapter supports {', '.join(sorted(adapter.supports))}"
-            )
     results = []
     for task in tasks:
         result = run_task(task, adapter, config, context, data[task.name])
