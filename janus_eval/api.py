@@ -230,8 +230,8 @@ class Metric(ABC):
         """Adds the statistics of another instance (another shard or another part of the run)."""
 
     @abstractmethod
-    def compute(self) -> dict[str, float]:
-        """Metric name -> value, in the papers' units."""
+    def compute(self) -> dict[str, float | None]:
+        """Metric name -> value, in the papers' units (None when the data cannot give it)."""
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -259,6 +259,9 @@ class Task(ABC):
     published_source: ClassVar[str] = ""
     # direction of the headline metric (False for distances such as FID)
     higher_is_better: ClassVar[bool] = True
+    # options that may differ from their defaults while the published numbers still apply
+    # (published_numbers() decides for those); any other non-default option is another protocol
+    comparable_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, options: TaskOptions | None = None, seed: int = 0) -> None:
         self.options = options if options is not None else self.Options()
@@ -307,6 +310,11 @@ class Task(ABC):
         """The unit a bootstrap resamples: samples the metric scores together (e.g. the questions of one
         image in MME) must share a unit."""
         return sample.id
+
+    def resampling_stratum(self, sample: Sample) -> str:
+        """Units are resampled within strata (e.g. MME's categories, whose scores are summed), so that every
+        bootstrap draw keeps the composition of the data."""
+        return ""
 
     def scorer_info(self) -> dict[str, Any]:
         """Scorer backends that produced the scores (detector, CLIP, judge), their versions and weights."""

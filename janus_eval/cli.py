@@ -140,6 +140,11 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         raise UserError(f"--data-dir {args.data_dir} is not a directory")
     model_args = parse_key_values(args.model_args, "--model-args")
     if args.published_as:
+        from janus_eval.registry import TASKS
+
+        known = sorted({key for _, task_cls in TASKS for key in task_cls.published})
+        if args.published_as not in known:
+            raise UserError(f"--published-as {args.published_as!r} has no published numbers; known: {', '.join(known)}")
         model_args["published_as"] = args.published_as
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
     if len(set(tasks)) != len(tasks):
@@ -176,10 +181,16 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         counts = result.counts
         line += f"  [{counts.scored}/{counts.total} scored, {counts.failed} failed, {counts.reused} reused]"
         print(line)
+        for note in result.notes:
+            print(f"{'':<12} note: {note}")
     md_path = config.output_dir / "leaderboard.md"
     print(f"\nresults in {config.output_dir}/; leaderboard {md_path}:\n")
     print(md_path.read_text(encoding="utf-8"))
-    return 0
+    dead = [r for r in results if r.counts.scored == 0]
+    for result in dead:
+        first_error = next((n for n in result.notes if n.startswith("every sample failed")), "every sample failed")
+        _fail(f"task {result.task!r}: {first_error}; see {config.output_dir / result.samples_file}")
+    return 1 if dead else 0
 
 
 def _compare(argv: list[str]) -> int:

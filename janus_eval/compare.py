@@ -53,13 +53,18 @@ def _load(model_dir: Path, task: str) -> tuple[TaskResult, dict[str, SampleRecor
         raise UserError(f"{path} does not exist: no result of task {task!r} in {model_dir}")
     result = read_result(path)
     samples_path = model_dir.parent / result.samples_file
-    records = {}
+    latest: dict[str, SampleRecord] = {}
     for record in read_records(samples_path):
         if record.config_hash == result.manifest.config_hash:
-            records[record.id] = record
-    if not records:
-        raise UserError(f"{samples_path} holds no records of the run in {path} (config {result.manifest.config_hash[:12]})")
-    return result, records
+            latest[record.id] = record
+    # The result covers the first `counts.total` samples in dataset order (--limit is not part of the
+    # config hash, so records of a longer earlier run of the same configuration may be there too).
+    in_result = sorted(latest.values(), key=lambda r: r.row)[: result.counts.total]
+    if len(in_result) < result.counts.total:
+        raise UserError(
+            f"{samples_path} holds {len(in_result)} records of the run in {path}, which counts {result.counts.total}"
+        )
+    return result, {record.id: record for record in in_result}
 
 
 def _headline(task: Task, samples: Sequence[Sample], records: dict[str, SampleRecord]) -> float | None:
@@ -120,13 +125,15 @@ def compare_task(
     cand_value = _headline(task, samples, cand_records)
     delta = None if base_value is None or cand_value is None else cand_value - base_value
 
-    # one metric per resampling unit and run, merged in bootstrap draws (metrics merge exactly)
-    units: dict[str, list[Sample]] = defaultdict(list)
+    # one metric per resampling unit and run, merged in bootstrap draws (metrics merge exactly);
+    # units are drawn within strata so every draw keeps the data's composition
+    units: dict[tuple[str, str], list[Sample]] = defaultdict(list)
     for sample in samples:
-        units[task.resampling_unit(sample)].append(sample)
-    unit_samples = list(units.values())
+        units[(task.resampling_stratum(sample), task.resampling_unit(sample))].append(sample)
+    strata: dict[str, list[int]] = defaultdict(list)
     per_unit: dict[str, list[Metric]] = {"base": [], "cand": []}
-    for group in unit_samples:
+    for position, ((stratum, _), group) in enumerate(units.items()):
+        strata[stratum].append(position)
         for key, records in (("base", base_records), ("cand", cand_records)):
             metric = task.new_metric()
             for sample in group:
@@ -136,9 +143,10 @@ def compare_task(
     ci_low = ci_high = None
     if delta is not None and resamples > 0:
         rng = np.random.default_rng(seed)
+        members = [np.asarray(positions) for positions in strata.values()]
         deltas = []
         for _ in range(resamples):
-            draw = rng.integers(0, len(unit_samples), size=len(unit_samples))
+            draw = np.concatenate([rng.choice(positions, size=len(positions)) for positions in members])
             values = []
             for key in ("base", "cand"):
                 merged = _merged([per_unit[key][i] for i in draw], task.new_metric())
@@ -176,7 +184,7 @@ def compare_task(
         confidence=confidence,
         resamples=resamples,
         paired_samples=len(paired_ids),
-        resampling_units=len(unit_samples),
+        resampling_units=len(units),
         improved=improved,
         regressed=regressed,
         verdict=verdict,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 from janus_eval.api import DataSource, FileSource, Task
+from janus_eval.cache import cache_root
 from janus_eval.errors import UserError
 from janus_eval.hashing import hash_files, hash_json
 from janus_eval.remote_files import fetch
@@ -66,8 +67,11 @@ def _check_columns(task_name: str, source: DataSource | FileSource, found: Seque
         )
 
 
-def _undecoded(dataset: Any, source: DataSource) -> Any:
-    """Casts image columns (single images or lists of images) to undecoded `{"bytes", "path"}` values."""
+def _undecoded(dataset: Any, source: DataSource, cache_file: Path | None = None) -> Any:
+    """Casts image columns (single images or lists of images) to undecoded `{"bytes", "path"}` values.
+
+    `cache_file` keeps the cast's arrow file out of a user's save_to_disk folder.
+    """
     from datasets import Image, LargeList, List
 
     def strip_decode(feature: Any) -> Any:
@@ -85,21 +89,42 @@ def _undecoded(dataset: Any, source: DataSource) -> Any:
     for column in source.image_columns:
         if column in features:
             features[column] = strip_decode(features[column])
-    return dataset.cast(features) if features != dataset.features else dataset
+    if features == dataset.features:
+        return dataset
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        return dataset.cast(features, cache_file_name=str(cache_file))
+    return dataset.cast(features)
 
 
-def _local_files(folder: Path, split: str) -> list[Path]:
-    """Parquet files of a folder; those named for `split` (hub layout `split-0000x-of-0000y.parquet` or a
-    `split/` sub-folder) when there are any."""
+KNOWN_SPLITS = ("train", "validation", "val", "dev", "test", "testdev")
+
+
+def _split_of(path: Path, folder: Path, candidates: set[str]) -> str | None:
+    """The split a parquet file is named for (hub layout `split-0000x-of-0000y.parquet` or a `split/` folder)."""
+    parts = path.relative_to(folder).parts
+    stem = path.name.split("-")[0].split(".")[0].split("_")[0]
+    for name in (*parts[:-1], stem):
+        if name in candidates:
+            return name
+    return None
+
+
+def _local_files(folder: Path, split: str, task_name: str) -> list[Path]:
+    """The parquet files of `split`; all files when none is named for any split; UserError when only other
+    splits are there."""
     files = sorted(folder.rglob("*.parquet"))
-
-    def names_split(path: Path) -> bool:
-        parts = path.relative_to(folder).parts
-        stem = path.name.split("-")[0].split(".")[0].split("_")[0]
-        return split in parts[:-1] or stem == split
-
-    chosen = [path for path in files if names_split(path)]
-    return chosen or files
+    candidates = {split, *KNOWN_SPLITS}
+    named = {path: _split_of(path, folder, candidates) for path in files}
+    chosen = [path for path, name in named.items() if name == split]
+    if chosen:
+        return chosen
+    others = sorted({name for name in named.values() if name is not None})
+    if others:
+        raise UserError(
+            f"{folder} holds the split(s) {', '.join(others)} but not {split!r}, the split task {task_name!r} reads"
+        )
+    return files
 
 
 def _load_local(task: Task, source: DataSource, data_dir: Path) -> LoadedData:
@@ -128,21 +153,27 @@ def _load_local(task: Task, source: DataSource, data_dir: Path) -> LoadedData:
                         f"{task.name!r} reads"
                     )
             dataset: Dataset = loaded
-            fingerprint = hash_files([p for p in folder.rglob("*") if p.is_file()], folder)
+            # the arrow files of the split and their metadata; nothing else a library may add later
+            arrow_files = [Path(f["filename"]) for f in dataset.cache_files]
+            split_dirs = {p.parent for p in arrow_files}
+            meta = [d / name for d in split_dirs for name in ("state.json", "dataset_info.json") if (d / name).is_file()]
+            fingerprint = hash_files(arrow_files + meta, folder)
+            cast_cache = cache_root() / "datasets" / f"{task.name}-{fingerprint[:16]}.arrow"
         else:
-            files = _local_files(folder, source.split)
+            files = _local_files(folder, source.split, task.name)
             if not files:
                 raise UserError(f"{folder} holds no parquet files; {remedy}")
             from datasets import load_dataset
 
             dataset = load_dataset("parquet", data_files=[str(p) for p in files], split="train")
             fingerprint = hash_files(files, folder)
+            cast_cache = None
     except UserError:
         raise
     except Exception as exc:  # datasets raises many types for unreadable folders
         raise UserError(f"cannot read the local data of task {task.name!r} in {folder}: {exc}; {remedy}") from None
     _check_columns(task.name, source, dataset.column_names, f"the local data in {folder}")
-    return LoadedData(_undecoded(dataset, source), "local", str(folder), fingerprint)
+    return LoadedData(_undecoded(dataset, source, cast_cache), "local", str(folder), fingerprint)
 
 
 def _load_hub(task: Task, source: DataSource) -> LoadedData:

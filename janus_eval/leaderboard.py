@@ -20,11 +20,14 @@ def build_table(results: list[TaskResult]) -> pd.DataFrame:
         if result.published is not None:
             row[f"{result.task} published"] = result.published.value
             row[f"{result.task} delta"] = result.published.delta
+        if result.notes:
+            row[f"{result.task} notes"] = "; ".join(result.notes)
     columns = ["model"]
     for task in tasks:
         metric_columns = sorted({c for r in rows.values() for c in r if c.startswith(f"{task} (")})
         columns += metric_columns
-        columns += [c for c in (f"{task} published", f"{task} delta") if any(c in r for r in rows.values())]
+        extra = (f"{task} published", f"{task} delta", f"{task} notes")
+        columns += [c for c in extra if any(c in r for r in rows.values())]
     table = pd.DataFrame(list(rows.values()), columns=columns)
     return table.sort_values("model").reset_index(drop=True)
 

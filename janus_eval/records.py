@@ -92,16 +92,21 @@ class RecordStore:
     def load(self, resume: bool) -> dict[str, SampleRecord]:
         """Returns the latest record per sample id of this configuration.
 
-        Records of another configuration (or all records, when `resume` is False) are moved aside
-        to `<task>.samples.<hash>.jsonl` so the file only ever holds one configuration.
+        Records of other configurations (and, when `resume` is False, those of this one too) are
+        moved aside to `<task>.samples.<hash>.jsonl`, so the file only ever holds one configuration.
         """
-        records = list(read_records(self.path))
-        stale = [r for r in records if r.config_hash != self.config_hash]
-        if records and (stale or not resume):
-            self._archive(records[0].config_hash if stale else self.config_hash)
-            return {}
+        by_hash: dict[str, list[SampleRecord]] = {}
+        for record in read_records(self.path):
+            by_hash.setdefault(record.config_hash, []).append(record)
+        moved = [h for h in by_hash if h != self.config_hash or not resume]
+        if moved:
+            for config_hash in moved:
+                self._archive(config_hash, by_hash.pop(config_hash))
+            kept = by_hash.get(self.config_hash, [])
+            staging = self.path.with_name(self.path.name + ".tmp")
+            staging.write_text("".join(r.model_dump_json() + "\n" for r in kept), encoding="utf-8")
+            os.replace(staging, self.path)
         return self.read()
-
     def read(self) -> dict[str, SampleRecord]:
         """The latest record per sample id of this configuration in the main file (no side effects)."""
         latest: dict[str, SampleRecord] = {}
@@ -110,14 +115,14 @@ class RecordStore:
                 latest[record.id] = record
         return latest
 
-    def _archive(self, old_hash: str) -> None:
-        target = self.path.with_name(f"{self._stem}.{old_hash[:12]}.jsonl")
+    def _archive(self, config_hash: str, records: list[SampleRecord]) -> None:
+        target = self.path.with_name(f"{self._stem}.{config_hash[:12]}.jsonl")
         counter = 1
         while target.exists():
-            target = self.path.with_name(f"{self._stem}.{old_hash[:12]}.{counter}.jsonl")
+            target = self.path.with_name(f"{self._stem}.{config_hash[:12]}.{counter}.jsonl")
             counter += 1
-        self.path.rename(target)
-        log.info("moved records of an earlier configuration to %s", target)
+        target.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
+        log.info("moved %d records of configuration %s aside to %s", len(records), config_hash[:12], target)
 
     def append(self, record: SampleRecord) -> None:
         """Writes one record and flushes it (a killed process loses nothing already appended)."""

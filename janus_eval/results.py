@@ -76,6 +76,8 @@ class TaskResult(BaseModel):
     metrics: dict[str, float | None]
     headline: Headline
     published: Published | None
+    # why the run is not compared with the paper, failures of every sample, and similar warnings
+    notes: list[str] = []
     protocol: dict[str, Any]
     scorers: dict[str, Any] = {}
     options: dict[str, Any]

@@ -7,6 +7,7 @@ see the small types of `janus_eval.api`.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -34,9 +35,18 @@ from janus_eval.errors import UserError
 from janus_eval.hashing import hash_json
 from janus_eval.leaderboard import write_leaderboard
 from janus_eval.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
-from janus_eval.records import RecordStore, SampleRecord
+from janus_eval.records import SAMPLE_SCHEMA, RecordStore, SampleRecord
 from janus_eval.registry import MODELS, TASKS
-from janus_eval.results import Headline, Manifest, Published, SampleCounts, TaskResult, result_path, write_result
+from janus_eval.results import (
+    Headline,
+    Manifest,
+    Published,
+    SampleCounts,
+    TaskResult,
+    read_result,
+    result_path,
+    write_result,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +54,6 @@ T = TypeVar("T")
 
 # requests are built (images decoded) one window of this many batches at a time, then sorted by length
 WINDOW_BATCHES = 16
-RECORD_FORMAT = "janus-eval.sample/1"
 
 
 @dataclass
@@ -107,6 +116,9 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
         raise UserError("--batch-size must be at least 1")
     if config.limit is not None and config.limit < 1:
         raise UserError("--limit must be at least 1")
+    if not tasks:
+        raise UserError("no task given (see --list-tasks)")
+    _check_writable(config.output_dir)
     context = init_from_env()
     adapter_cls = type(adapter) if adapter is not None else MODELS.resolve(config.model.name)[1]
     for task in tasks:
@@ -125,6 +137,9 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
             if torch.cuda.is_available():  # one GPU per process
                 spec = replace(spec, device=f"cuda:{context.local_rank}")
         adapter = build_adapter(spec)
+    if context.is_main:
+        for task in tasks:
+            _check_label_owner(result_path(config.output_dir, adapter.label, task.name), adapter)
     results = []
     for task in tasks:
         result = run_task(task, adapter, config, context, data[task.name])
@@ -136,21 +151,81 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
     return results
 
 
+def _check_writable(output_dir: Path) -> None:
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / f".janus-eval-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to --output-dir {output_dir}: {exc.strerror or exc}") from None
+
+
+def _owner(identity: dict[str, Any]) -> tuple[Any, Any]:
+    return identity.get("adapter"), identity.get("model")
+
+
+def _check_label_owner(path: Path, adapter: ModelAdapter) -> None:
+    """Refuses to overwrite another model's results that happen to share this label (e.g. two `.../hf` folders).
+
+    Replays (`predictions`) name no model and may reuse a label freely."""
+    if not path.is_file():
+        return
+    try:
+        existing = read_result(path)
+    except (OSError, ValueError):
+        return
+    current = _owner(adapter.identity())
+    if current[1] is not None and _owner(existing.model_identity) != current:
+        raise UserError(
+            f"{path.parent} already holds results of another model ({_owner(existing.model_identity)[1]}); "
+            "pass --model-args label=NAME to keep both"
+        )
+
+
+def _without_prose(card: Any) -> Any:
+    """The protocol card minus its free-text `notes` and `deviations`: rewording them changes no output."""
+    if isinstance(card, dict):
+        return {k: _without_prose(v) for k, v in card.items() if k not in ("notes", "deviations")}
+    if isinstance(card, list):
+        return [_without_prose(v) for v in card]
+    return card
+
+
 def config_hash(task: Task, adapter: ModelAdapter, data: LoadedData, seed: int) -> str:
-    """Hash of everything that determines a sample's output and score."""
+    """Hash of everything that determines a sample's output and score (not --limit or --batch-size)."""
     return hash_json(
         {
-            "records": RECORD_FORMAT,
+            "records": SAMPLE_SCHEMA,
             "janus_eval": janus_eval.__version__,
             "task": task.name,
             "options": task.options.model_dump(mode="json"),
-            "protocol": task.protocol_card(),
+            "protocol": _without_prose(task.protocol_card()),
             "scorers": task.scorer_info(),
             "data": {"origin": data.origin, "fingerprint": data.fingerprint},
             "model": {**adapter.identity(), **adapter.task_identity(task.name)},
-            "seed": seed,
+            # greedy text does not depend on the seed; image seeds derive from it
+            "seed": seed if task.request_kind == "image" else None,
         }
     )
+
+
+def comparability_notes(task: Task, limit: int | None, headline: float | None) -> list[str]:
+    """Why this run's headline cannot be set against the published number (empty when it can)."""
+    notes = []
+    if limit is not None:
+        notes.append(f"--limit {limit}: a subset of the benchmark")
+    defaults = task.Options().model_dump(mode="json")
+    changed = {
+        k: v
+        for k, v in task.options.model_dump(mode="json").items()
+        if v != defaults.get(k) and k not in task.comparable_options
+    }
+    if changed:
+        notes.append("options differ from the published protocol: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+    if headline is None:
+        notes.append(f"no {task.headline} on these samples")
+    return notes
 
 
 def _output_to_json(output: Output, sample: Sample, images_dir: Path) -> Any:
@@ -279,12 +354,21 @@ def run_task(
     failed = sum(records[s.id].failed for s in samples)
     headline_value = metrics.get(task.headline)
     published = None
+    notes: list[str] = []
     key = adapter.reference_key
     reference = task.published_numbers()
     if key is not None and key in reference:
-        value = reference[key]
-        delta = None if headline_value is None else round(headline_value - value, 6)
-        published = Published(model=key, value=value, delta=delta, source=task.published_source)
+        notes = comparability_notes(task, config.limit, headline_value)
+        if notes:
+            notes.insert(0, f"not compared with the published {task.headline} of {key} ({reference[key]:g})")
+        else:
+            assert headline_value is not None
+            value = reference[key]
+            published = Published(
+                model=key, value=value, delta=round(headline_value - value, 6), source=task.published_source
+            )
+    if failed == len(samples):
+        notes.append(f"every sample failed (first error: {records[samples[0].id].error})")
     identity = adapter.identity()
     finished = datetime.now(timezone.utc)
     return TaskResult(
@@ -295,6 +379,7 @@ def run_task(
         published=published,
         protocol=task.protocol_card(),
         scorers=task.scorer_info(),
+        notes=notes,
         options=task.options.model_dump(mode="json"),
         model_identity=identity,
         data={**data.describe(), "source": task.data_source().describe()},

@@ -49,7 +49,9 @@ class _SavedOutputs:
                 if "id" in entry:
                     self.by_id[str(entry["id"])] = entry["output"]
                 if "row" in entry:
-                    self.by_row[int(entry["row"])] = entry["output"]
+                    if not isinstance(entry["row"], int) or isinstance(entry["row"], bool):
+                        raise UserError(f"{path}:{number}: `row` must be an integer, got {entry['row']!r}")
+                    self.by_row[entry["row"]] = entry["output"]
 
     def lookup(self, task: str, sample_id: str, row: int) -> Any:
         if sample_id in self.by_id:
@@ -69,23 +71,29 @@ class PredictionsAdapter(ModelAdapter):
     supports = frozenset({"text", "image"})
     description = "replay saved outputs: --model-args path=FILE.jsonl (`{task}` in FILE is replaced by the task name)"
 
-    def __init__(self, path_template: str, label: str) -> None:
+    def __init__(self, path_template: str, label: str, published_as: str | None = None) -> None:
         self.path_template = path_template
         self._label = label
+        self._published_as = published_as
         self._files: dict[str, _SavedOutputs] = {}
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> "PredictionsAdapter":
-        unknown = set(spec.args) - {"path", "label"}
+        unknown = set(spec.args) - {"path", "label", "published_as"}
         if unknown:
             raise UserError(f"unknown --model-args for predictions: {', '.join(sorted(unknown))} (takes path, label)")
         if "path" not in spec.args:
             raise UserError("--model predictions needs --model-args path=FILE.jsonl")
-        return cls(spec.args["path"], spec.args.get("label", "predictions"))
+        return cls(spec.args["path"], spec.args.get("label", "predictions"), spec.args.get("published_as"))
 
     @property
     def label(self) -> str:
         return self._label
+
+    @property
+    def reference_key(self) -> str | None:
+        """Saved outputs of a published model can be compared with its numbers (--published-as)."""
+        return self._published_as
 
     def _path(self, task: str) -> Path:
         return Path(self.path_template.replace("{task}", task)).expanduser().resolve()

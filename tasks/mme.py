@@ -11,9 +11,10 @@ from typing import Any, ClassVar
 
 from janus_eval.answer_extraction import YesNoExtractor, extract_yes_no_prefix, extract_yes_no_word_level
 from janus_eval.api import DataSource, Metric, Sample, TaskOptions
+from janus_eval.demo_images import DemoShape, demo_image
 from janus_eval.registry import register_task
 from janus_eval.sample_ids import occurrence_ids
-from janus_eval.yes_no import DemoShape, QuestionRule, YesNoOptions, YesNoTask, demo_image
+from janus_eval.yes_no import QuestionRule, YesNoOptions, YesNoTask
 
 PERCEPTION_CATEGORIES: tuple[str, ...] = (
     "existence", "count", "position", "color", "posters",
@@ -66,13 +67,14 @@ class MmeMetric(Metric):
             scores[category] = (100.0 * right / questions, 100.0 * all_right / len(images))
         return scores
 
-    def compute(self) -> dict[str, float]:
+    def compute(self) -> dict[str, float | None]:
         scores = self.category_scores()
         perception = [c for c in PERCEPTION_CATEGORIES if c in scores]
         cognition = [c for c in COGNITION_CATEGORIES if c in scores]
-        result: dict[str, float] = {
-            "perception": sum(sum(scores[c]) for c in perception),
-            "cognition": sum(sum(scores[c]) for c in cognition),
+        result: dict[str, float | None] = {
+            # no category, no sum: None rather than a 0 that reads like a score
+            "perception": sum(sum(scores[c]) for c in perception) if perception else None,
+            "cognition": sum(sum(scores[c]) for c in cognition) if cognition else None,
             "perception_categories": float(len(perception)),
             "cognition_categories": float(len(cognition)),
         }
@@ -153,6 +155,10 @@ class MmeTask(YesNoTask):
             )
             for index, (row, sample_id, image_key) in enumerate(zip(rows, ids, image_keys))
         ]
+
+    def resampling_stratum(self, sample: Sample) -> str:
+        """Perception and cognition sum category scores: keep every category in every draw."""
+        return str(sample.meta["category"])
 
     def resampling_unit(self, sample: Sample) -> str:
         """acc+ scores the questions of one image together: resample whole images."""

@@ -13,9 +13,10 @@ from pydantic import Field
 
 from janus_eval.answer_extraction import YesNoExtractor, extract_yes_no_exact, extract_yes_no_word_level
 from janus_eval.api import DataSource, Metric, Sample, TaskOptions
+from janus_eval.demo_images import DemoShape, demo_image
 from janus_eval.registry import register_task
 from janus_eval.sample_ids import occurrence_ids
-from janus_eval.yes_no import DemoShape, QuestionRule, YesNoOptions, YesNoTask, demo_image
+from janus_eval.yes_no import QuestionRule, YesNoOptions, YesNoTask
 
 POPE_SPLITS: tuple[str, ...] = ("random", "popular", "adversarial")
 HEADLINE_SPLIT = "random"
@@ -145,6 +146,7 @@ class PopeTask(YesNoTask):
     }
 
     options: PopeOptions
+    comparable_options: ClassVar[frozenset[str]] = frozenset({"split"})
 
     @property
     def headline(self) -> str:
@@ -177,6 +179,9 @@ class PopeTask(YesNoTask):
             for index, (row, sample_id) in enumerate(zip(rows, ids))
             if self.options.split == "all" or row["category"] == self.options.split
         ]
+
+    def resampling_stratum(self, sample: Sample) -> str:
+        return str(sample.meta["split"])
 
     def published_numbers(self) -> dict[str, float]:
         """The papers' POPE numbers are random-split numbers: they do not apply to popular/adversarial."""

@@ -123,3 +123,53 @@ def test_list_tasks_and_models(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert "mme" in out and "pope" in out and "split=" in out
     assert "janus_hf" in out and "janus-pro-7b" in out and "predictions" in out
+
+
+def test_output_dir_that_is_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    code, _, err = run_cli(
+        ["--model", "janus-tiny", "--tasks", "mme", "--data", "demo", *FAST, "--output-dir", str(tmp_path / "afile")],
+        capsys,
+    )
+    assert code == 2 and "cannot write to --output-dir" in err and "Traceback" not in err
+
+
+def test_empty_task_list(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    message = _error(["--model", "janus-tiny", "--tasks", ",", "--data", "demo"], capsys, tmp_path)
+    assert "no task given" in message
+
+
+def test_predictions_row_must_be_an_integer(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    saved = tmp_path / "saved.jsonl"
+    saved.write_text('{"row": "abc", "output": "Yes"}\n')
+    message = _error(["--model", "predictions", "--model-args", f"path={saved}", "--tasks", "mme", "--data", "demo"],
+                     capsys, tmp_path)  # fmt: skip
+    assert "saved.jsonl:1: `row` must be an integer" in message
+
+
+def test_every_sample_failed_is_an_error_not_a_zero(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rows = [{**row, "image": {"bytes": b"broken", "path": None}} for row in demo_rows("pope")]
+    write_parquet(rows, tmp_path / "data" / "pope")
+    code, out, err = run_cli(
+        ["--model", "janus-tiny", "--tasks", "pope", "--data-dir", str(tmp_path / "data"), "--output-dir",
+         str(tmp_path / "out"), "--no-progress"],
+        capsys,
+    )  # fmt: skip
+    assert code == 1 and "every sample failed" in err and "unreadable image" in err
+    assert "0/4 scored, 4 failed" in out
+
+
+def test_two_checkpoints_never_share_a_result_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import shutil
+
+    from janus_eval.model_adapters.janus_tiny import ensure_tiny_checkpoint
+
+    for step in ("step1", "step2"):
+        shutil.copytree(ensure_tiny_checkpoint(), tmp_path / step / "hf")
+    args = ["--model", "janus_hf", "--tasks", "mme", "--data", "demo", "--limit", "2", *FAST]
+    code, _, err = run_cli([*args, "--model-path", str(tmp_path / "step1" / "hf"), "--output-dir", str(tmp_path / "o")],
+                           capsys)  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli([*args, "--model-path", str(tmp_path / "step2" / "hf"), "--output-dir", str(tmp_path / "o")],
+                           capsys)  # fmt: skip
+    assert code == 2 and "already holds results of another model" in err and "label=NAME" in err

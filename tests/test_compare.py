@@ -44,7 +44,8 @@ def test_a_broken_candidate_is_a_regression_and_fails_the_gate(tmp_path: Path, c
     broken = _replay(tmp_path, "broken", ["Yes", "Yes"] * 14, capsys)  # every false question answered wrong
     result = compare_task("mme", base, broken, resamples=300)
     assert result.candidate == 500.0 and result.delta == -1500.0  # 10 categories x (acc 50 + acc+ 0), was 10 x 200
-    assert result.ci_high is not None and result.ci_high < 0
+    assert result.ci_low is not None and result.ci_high is not None and result.ci_high < 0
+    assert result.ci_low <= result.delta <= result.ci_high  # strata (categories) keep every draw comparable
     assert result.verdict == "regression" and result.regressed == 14 and result.improved == 0
     assert compare_task("mme", broken, base, resamples=300).verdict == "improvement"
 
@@ -69,3 +70,12 @@ def test_different_protocols_are_refused_unless_allowed(tmp_path: Path, capsys: 
 def test_compare_of_missing_folder_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["compare", str(tmp_path / "a"), str(tmp_path / "b")], capsys)
     assert code == 2 and "is not a model result folder" in err
+
+
+def test_compare_uses_the_samples_of_the_result_not_older_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = _replay(tmp_path, "base", PERFECT, capsys, "--limit", "4")
+    cand = _replay(tmp_path, "cand", ["Yes", "Yes"] * 14, capsys)  # all 28 samples recorded ...
+    cand = _replay(tmp_path, "cand", ["Yes", "Yes"] * 14, capsys, "--limit", "4")  # ... the result covers 4
+    result = compare_task("mme", base, cand, resamples=50, allow_protocol_mismatch=False)
+    assert result.paired_samples == 4
+    assert result.candidate == read_json(cand / "mme.json")["headline"]["value"]

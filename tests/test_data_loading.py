@@ -31,8 +31,13 @@ def test_save_to_disk_folder(tmp_path: Path) -> None:
     features = Features({k: Image() if k == "image" else Value("string") for k in rows[0]})
     DatasetDict({"test": Dataset.from_list(rows, features=features)}).save_to_disk(str(tmp_path / "pope"))
     task = TASKS.get("pope")()
+    before = sorted(p.name for p in (tmp_path / "pope").rglob("*"))
     data = load_task_data(task, "hub", tmp_path)
     assert len(data.rows) == len(rows)
+    assert isinstance(data.rows[0]["image"], dict)  # undecoded
+    again = load_task_data(task, "hub", tmp_path)
+    assert again.fingerprint == data.fingerprint  # so a rerun resumes
+    assert sorted(p.name for p in (tmp_path / "pope").rglob("*")) == before  # nothing written into the user's folder
     assert [s.id for s in task.samples(data.rows)] == [s.id for s in task.samples(rows)]
 
 
@@ -56,3 +61,15 @@ def test_folder_without_parquet_files(tmp_path: Path) -> None:
     (tmp_path / "mme" / "notes.txt").write_text("nothing here")
     with pytest.raises(UserError, match="holds no parquet files"):
         load_task_data(TASKS.get("mme")(), "hub", tmp_path)
+
+
+def test_folder_with_only_another_split_is_refused(tmp_path: Path) -> None:
+    write_parquet(demo_rows("mme")[:4], tmp_path / "mme", split="validation")
+    with pytest.raises(UserError, match="split\\(s\\) validation but not 'test'"):
+        load_task_data(TASKS.get("mme")(), "hub", tmp_path)
+
+
+def test_files_named_for_no_split_are_all_read(tmp_path: Path) -> None:
+    path = write_parquet(demo_rows("mme")[:4], tmp_path / "mme")
+    path.rename(path.with_name("mme_copy.parquet"))
+    assert len(load_task_data(TASKS.get("mme")(), "hub", tmp_path).rows) == 4

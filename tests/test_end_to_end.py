@@ -191,18 +191,33 @@ def test_unreadable_image_is_a_failed_sample_not_a_crash(tmp_path: Path, capsys:
     assert failed[0]["score"]["correct"] is False
 
 
-def test_published_number_and_delta(tmp_path: Path, adapter: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_published_number_and_delta_only_for_comparable_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "perfect.jsonl"  # the demo rows alternate a true and a false question per image
+    saved.write_text("".join(json.dumps({"row": row, "output": ["Yes", "No"][row % 2]}) + "\n" for row in range(28)))
+    base = ["--model", "predictions", "--published-as", "janus-pro-7b", "--tasks", "mme", "--data", "demo",
+            "--output-dir", str(tmp_path), "--no-progress"]  # fmt: skip
+    code, out, err = run_cli([*base, "--model-args", f"path={saved},label=full"], capsys)
+    assert code == 0, err
+    result = read_json(tmp_path / "full" / "mme.json")
+    assert result["headline"]["value"] == 2000.0
+    assert result["published"] == {"model": "janus-pro-7b", "value": 1567.1, "delta": pytest.approx(432.9),
+                                   "source": result["published"]["source"]}  # fmt: skip
+    assert "published 1567.1" in out and result["notes"] == []
+
+    code, out, err = run_cli([*base, "--model-args", f"path={saved},label=subset", "--limit", "4"], capsys)
+    assert code == 0, err
+    subset = read_json(tmp_path / "subset" / "mme.json")
+    assert subset["published"] is None and any("--limit 4" in note for note in subset["notes"])
     code, out, err = run_cli(
-        ["--model", "janus-tiny", "--published-as", "janus-pro-7b", "--tasks", "mme", "--data", "demo", "--limit", "4",
-         "--output-dir", str(tmp_path), "--no-progress", "--task-option", "mme.max_new_tokens=2"],
-        capsys,
+        [*base, "--model-args", f"path={saved},label=variant", "--task-option", "mme.extraction=lmms_eval"], capsys
     )
     assert code == 0, err
-    result = read_json(tmp_path / "janus-tiny" / "mme.json")
-    assert result["published"]["value"] == 1567.1
-    assert result["published"]["delta"] == pytest.approx(result["headline"]["value"] - 1567.1)
-    assert "published 1567.1" in out
-    assert "mme published" in (tmp_path / "leaderboard.md").read_text()
+    assert any("extraction=lmms_eval" in note for note in read_json(tmp_path / "variant" / "mme.json")["notes"])
+    leaderboard = (tmp_path / "leaderboard.md").read_text()
+    assert "mme published" in leaderboard and "mme notes" in leaderboard and "--limit 4" in leaderboard
+
+    code, _, err = run_cli([*base[:3], "janus-pro7b", *base[4:], "--model-args", f"path={saved}"], capsys)
+    assert code == 2 and "has no published numbers; known: janus-1.3b" in err
 
 
 def test_results_do_not_depend_on_batch_size(tmp_path: Path, adapter: Any) -> None:

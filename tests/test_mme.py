@@ -192,8 +192,8 @@ def test_two_halves_merged_equal_the_whole() -> None:
 
 def test_empty_metric() -> None:
     assert MmeMetric().compute() == {
-        "perception": 0.0,
-        "cognition": 0.0,
+        "perception": None,
+        "cognition": None,
         "perception_categories": 0.0,
         "cognition_categories": 0.0,
     }

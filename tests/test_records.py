@@ -41,7 +41,7 @@ def test_changed_configuration_moves_old_records_aside(tmp_path: Path) -> None:
     with RecordStore(path, "oldhash0000000") as store:
         store.append(_record("a", "oldhash0000000"))
     assert RecordStore(path, "newhash").load(resume=True) == {}
-    assert not path.exists()
+    assert path.read_text() == ""
     archived = tmp_path / "mme.samples.oldhash00000.jsonl"
     assert [r.id for r in read_records(archived)] == ["a"]
 
@@ -54,3 +54,15 @@ def test_fresh_run_moves_records_of_same_configuration_aside(tmp_path: Path) -> 
             store.append(_record("a"))
     assert len(list(tmp_path.glob("mme.samples.h1*.jsonl"))) == 1
     assert [r.id for r in read_records(path)] == ["a"]
+
+
+def test_mixed_file_keeps_current_records_and_moves_the_others(tmp_path: Path) -> None:
+    """E.g. shards of an interrupted run of another configuration folded into the main file."""
+    path = tmp_path / "mme.samples.jsonl"
+    with RecordStore(path, "current") as store:
+        store.append(_record("a", "current"))
+        store.append(_record("b", "other000000000"))
+        store.append(_record("c", "current"))
+    assert sorted(RecordStore(path, "current").load(resume=True)) == ["a", "c"]
+    assert [r.id for r in read_records(tmp_path / "mme.samples.other0000000.jsonl")] == ["b"]
+    assert [r.id for r in read_records(path)] == ["a", "c"]
