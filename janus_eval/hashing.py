@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -44,6 +46,66 @@ def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     _update_with_file(digest, path)
     return digest.hexdigest()
+
+
+FILE_HASH_CACHE_NAME = "file-hashes.json"
+
+
+def cached_file_sha256(path: Path) -> str:
+    """sha256 of a file's content, remembered per file version in `cache_root()/file-hashes.json`.
+
+    For multi-GB weights that are fingerprinted on every run: a file is hashed again only when
+    its absolute path, size, mtime_ns or ctime_ns changes (ctime cannot be set back, unlike an mtime
+    kept by `cp -p` or `rsync -a`). The cache is best effort: a missing, corrupt or unwritable
+    cache file only costs a re-hash.
+    """
+    from janus_eval.cache import cache_root
+
+    path = Path(path).resolve()
+    version = _file_version(path)
+    cache_file = cache_root() / FILE_HASH_CACHE_NAME
+    entries = _read_hash_cache(cache_file)
+    entry = entries.get(str(path))
+    if isinstance(entry, dict) and isinstance(entry.get("sha256"), str):
+        if all(entry.get(key) == value for key, value in version.items()):
+            return entry["sha256"]
+    digest = file_sha256(path)
+    if _file_version(path) == version:  # not rewritten while we read it
+        entries = {name: old for name, old in _read_hash_cache(cache_file).items() if os.path.exists(name)}
+        entries[str(path)] = {**version, "sha256": digest}
+        _write_hash_cache(cache_file, entries)
+    return digest
+
+
+def _file_version(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns}
+
+
+def _read_hash_cache(cache_file: Path) -> dict[str, Any]:
+    try:
+        entries = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def _write_hash_cache(cache_file: Path, entries: dict[str, Any]) -> None:
+    """Atomic replace, so concurrent runs (e.g. torchrun ranks) never read a half-written file."""
+    staging: str | None = None
+    try:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        handle, staging = tempfile.mkstemp(prefix=f".{cache_file.name}-", suffix=".tmp", dir=cache_file.parent)
+        with os.fdopen(handle, "w") as stream:
+            json.dump(entries, stream, indent=1, sort_keys=True)
+        os.chmod(staging, 0o644)  # mkstemp's 0o600 would hide a shared cache from other users
+        os.replace(staging, cache_file)
+        staging = None
+    except OSError:
+        pass  # an unwritable cache only means hashing again next time
+    finally:
+        if staging is not None:
+            Path(staging).unlink(missing_ok=True)
 
 
 def _update_with_file(digest: "hashlib._Hash", path: Path) -> None:

@@ -60,7 +60,7 @@ from janus_eval.errors import UserError
 from janus_eval.registry import register_model
 
 if TYPE_CHECKING:
-    from transformers import JanusForConditionalGeneration, JanusProcessor
+    from transformers import GenerationConfig, JanusForConditionalGeneration, JanusProcessor
 
 
 @register_model(TINY_ALIAS, *HUB_IDS, *NEEDS_LOCAL_PATH)
@@ -275,7 +275,6 @@ class JanusHFAdapter(ModelAdapter):
             inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
         prompt_length = inputs["input_ids"].shape[1]
 
-        # A clean config: the checkpoint's generation defaults must not leak into the protocol.
         generation_config = GenerationConfig(
             max_length=prompt_length + max(limits),
             do_sample=False,
@@ -289,15 +288,23 @@ class JanusHFAdapter(ModelAdapter):
             seeds=[text_seed(self.seed, request) for request in requests],
         )
         stopper = PerRowTokenLimit(prompt_length, torch.tensor(limits, device=self.device))
-        # JanusForConditionalGeneration.generate drops `logits_processor` in text mode (5.23), and
-        # its text mode is otherwise plain GenerationMixin.generate: call that directly.
-        sequences = GenerationMixin.generate(
-            self.model,  # type: ignore[arg-type]
-            **inputs,
-            generation_config=generation_config,
-            logits_processor=LogitsProcessorList([sampler]) if sampler.active else None,
-            stopping_criteria=StoppingCriteriaList([stopper]),
-        )
+        # generate() fills every option left unset in `generation_config` from `model.generation_config`,
+        # so a checkpoint's generation_config.json (repetition_penalty, no_repeat_ngram_size, ...) would
+        # silently change the protocol. Swap in one that holds only the special-token ids for the call.
+        checkpoint_config = self.model.generation_config
+        self.model.generation_config = self._protocol_generation_config()
+        try:
+            # JanusForConditionalGeneration.generate drops `logits_processor` in text mode (5.23), and
+            # its text mode is otherwise plain GenerationMixin.generate: call that directly.
+            sequences = GenerationMixin.generate(
+                self.model,  # type: ignore[arg-type]
+                **inputs,
+                generation_config=generation_config,
+                logits_processor=LogitsProcessorList([sampler]) if sampler.active else None,
+                stopping_criteria=StoppingCriteriaList([stopper]),
+            )
+        finally:
+            self.model.generation_config = checkpoint_config
         outputs = []
         for row, limit in zip(sequences[:, prompt_length:].tolist(), limits):
             row = row[:limit]
@@ -306,6 +313,20 @@ class JanusHFAdapter(ModelAdapter):
                 row = row[: ends[0]]
             outputs.append(TextOutput(self.tokenizer.decode(row, skip_special_tokens=True)))
         return outputs
+
+    def _protocol_generation_config(self) -> GenerationConfig:
+        """A GenerationConfig with only BOS/EOS/PAD set: the model-level defaults while our generate() runs.
+
+        Nothing of the checkpoint's generation_config.json gets through; `generation_kwargs` (the
+        begin-of-image id) is left out too, as only Janus' own image mode reads it and text mode never does.
+        """
+        from transformers import GenerationConfig
+
+        return GenerationConfig(
+            bos_token_id=self.bos_token_id,
+            eos_token_id=self.eos_token_ids or None,
+            pad_token_id=self.pad_token_id,
+        )
 
     # ------------------------------------------------------------------ generation
 

@@ -5,7 +5,6 @@ Every problem a user can cause here ends in a UserError that says what to do.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from collections.abc import Mapping
@@ -14,10 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from janus_eval.model_adapters.janus_tiny import ensure_tiny_checkpoint
+from janus_eval.model_adapters.janus_tiny import BUILDER_VERSION, ensure_tiny_checkpoint
 
 from janus_eval.api import ModelSpec
 from janus_eval.errors import UserError
+from janus_eval.hashing import cached_file_sha256, hash_files
 
 if TYPE_CHECKING:
     from transformers import JanusForConditionalGeneration, JanusProcessor
@@ -130,6 +130,11 @@ def resolve_source(spec: ModelSpec, args: Mapping[str, str]) -> ModelSource:
     if spec.model_path:
         return local_source(alias, spec.model_path, spec.revision)
     if alias == TINY_ALIAS:
+        if spec.revision:
+            raise UserError(
+                f"--revision {spec.revision!r} does not apply to {TINY_ALIAS}: it is built locally by janus-eval "
+                f"(builder version {BUILDER_VERSION}), not downloaded from the Hugging Face Hub; drop --revision"
+            )
         return ModelSource(alias, str(ensure_tiny_checkpoint().resolve()), is_local=True, is_tiny=True)
     if alias in HUB_IDS:
         return ModelSource(alias, HUB_IDS[alias], is_local=False)
@@ -234,11 +239,19 @@ def unreachable_message(repo_id: str, revision: str | None, exc: Exception) -> s
 
 
 def folder_fingerprint(folder: Path) -> dict[str, Any]:
-    """sha256 of config.json plus the sizes of the weight files: cheap, and changes with the weights."""
-    config = folder / "config.json"
-    weights = {
-        path.name: path.stat().st_size
-        for path in sorted(folder.iterdir())
-        if path.is_file() and path.name.endswith(WEIGHT_SUFFIXES)
+    """What a local checkpoint holds: sha256 over the names and contents of all non-weight files, and
+    the sha256 of each weight file.
+
+    Every file counts, since the processor (e.g. Janus-1.3B's `do_normalize`), tokenizer, chat template
+    and generation config change results as much as the weights do. Weight digests come from the
+    per-file-version cache, so a multi-GB checkpoint is read in full only when a file changes. Hidden
+    entries (e.g. `.cache/` written by `hf download --local-dir`) and subfolders are not read by
+    `from_pretrained` and are left out.
+    """
+    files = sorted(path for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
+    weights = [path for path in files if path.name.endswith(WEIGHT_SUFFIXES)]
+    others = [path for path in files if not path.name.endswith(WEIGHT_SUFFIXES)]
+    return {
+        "files_sha256": hash_files(others, folder),
+        "weights": {path.name: cached_file_sha256(path) for path in weights},
     }
-    return {"config_sha256": hashlib.sha256(config.read_bytes()).hexdigest(), "weights": weights}

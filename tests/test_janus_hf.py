@@ -118,7 +118,7 @@ def test_tiny_label_reference_and_identity(adapter: JanusHFAdapter) -> None:
     assert identity["tiny_builder_version"] == BUILDER_VERSION
     assert identity["dtype"] == "float32" and identity["device"] == "cpu"
     assert identity["chat_roles"] == "plain" and identity["gen_roles"] == "special"
-    assert identity["fingerprint"]["weights"]["model.safetensors"] > 0
+    assert len(identity["fingerprint"]["weights"]["model.safetensors"]) == 64  # a sha256 hex digest
     assert adapter.peak_memory_bytes() is None
     assert adapter.processor.use_default_system_prompt is False
 
@@ -160,17 +160,43 @@ def test_hub_id_loads_from_local_cache_offline() -> None:
 
 
 def test_batched_text_equals_one_at_a_time_with_mixed_images(adapter: JanusHFAdapter) -> None:
+    question = "\nIs there a dog in the image?" + YN_SUFFIX
     requests = [
-        _text(0, [IMG, "\nIs there a dog in the image?" + YN_SUFFIX], max_new_tokens=8),
+        _text(0, [IMG, question], max_new_tokens=8),
         _text(1, ["A question without any image, rather long to force padding of the others."], max_new_tokens=3),
         _text(2, [IMG, IMG2, "\nCompare the two images."], max_new_tokens=12),
         _text(3, [IMG2, "\nWhat colour?"], max_new_tokens=1),
+        _text(4, [IMG2, question], max_new_tokens=8),  # request 0 with the other image
+        _text(5, [IMG, "\nWhat is shown in this image?"], max_new_tokens=8),  # request 0 with another question
     ]
     batched = adapter.generate_text(requests)
     alone = [adapter.generate_text([request])[0] for request in requests]
     assert all(isinstance(output.text, str) for output in batched)
     assert [output.text for output in batched] == [output.text for output in alone]
-    assert len({output.text for output in batched}) > 1  # the random model does look at its prompt
+    # Same token budget, so only the prompt can tell these apart: the random model reads both image and text.
+    same_budget = [batched[index].text for index in (0, 4, 5)]
+    assert len(set(same_budget)) == 3, same_budget
+
+
+def test_checkpoint_generation_defaults_do_not_change_greedy_text(tmp_path: Path) -> None:
+    """transformers fills unset generate() options from the checkpoint's generation_config.json;
+    the greedy protocol must not pick up its repetition penalty or n-gram ban."""
+    plain, tweaked = tmp_path / "plain", tmp_path / "tweaked"
+    shutil.copytree(ensure_tiny_checkpoint(), plain)
+    shutil.copytree(ensure_tiny_checkpoint(), tweaked)
+    config_path = tweaked / "generation_config.json"
+    config = json.loads(config_path.read_text())
+    config.update({"repetition_penalty": 3.0, "no_repeat_ngram_size": 1})
+    config_path.write_text(json.dumps(config))
+    requests = [
+        _text(0, [IMG, "\nDescribe the image in detail."], max_new_tokens=16),
+        _text(1, ["Tell me a long story about a dog."], max_new_tokens=16),
+    ]
+    reference = JanusHFAdapter.from_spec(ModelSpec("janus_hf", model_path=str(plain))).generate_text(requests)
+    adapter = JanusHFAdapter.from_spec(ModelSpec("janus_hf", model_path=str(tweaked)))
+    assert adapter.model.generation_config.repetition_penalty == 3.0  # the checkpoint's defaults did load
+    assert adapter.generate_text(requests) == reference
+    assert adapter.model.generation_config.no_repeat_ngram_size == 1  # and are put back after the call
 
 
 def test_text_respects_each_max_new_tokens(adapter: JanusHFAdapter) -> None:
