@@ -20,7 +20,7 @@ import numpy as np
 
 from janus_eval.api import Metric, Sample, Task
 from janus_eval.errors import UserError
-from janus_eval.records import SampleRecord, read_records
+from janus_eval.records import SampleRecord, metric_over, read_records
 from janus_eval.registry import TASKS
 from janus_eval.results import TaskResult, read_result
 
@@ -68,10 +68,7 @@ def _load(model_dir: Path, task: str) -> tuple[TaskResult, dict[str, SampleRecor
 
 
 def _headline(task: Task, samples: Sequence[Sample], records: dict[str, SampleRecord]) -> float | None:
-    metric = task.new_metric()
-    for sample in samples:
-        metric.update(sample, records[sample.id].score)
-    value = metric.compute().get(task.headline)
+    value = metric_over(task, samples, records).compute().get(task.headline)
     return None if value is None else float(value)
 
 
@@ -135,10 +132,7 @@ def compare_task(
     for position, ((stratum, _), group) in enumerate(units.items()):
         strata[stratum].append(position)
         for key, records in (("base", base_records), ("cand", cand_records)):
-            metric = task.new_metric()
-            for sample in group:
-                metric.update(sample, records[sample.id].score)
-            per_unit[key].append(metric)
+            per_unit[key].append(metric_over(task, group, records))
 
     ci_low = ci_high = None
     if delta is not None and resamples > 0:

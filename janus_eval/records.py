@@ -13,9 +13,11 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterable, Iterator, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from janus_eval.api import Metric, Sample, Task
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,14 @@ class SampleRecord(BaseModel):
     rank: int = 0
     seconds: float | None = None
     created: float = 0.0
+
+
+def metric_over(task: Task, samples: Iterable[Sample], records: Mapping[str, SampleRecord]) -> Metric:
+    """The task's metric accumulated over the recorded scores of `samples` (the one place scores become metrics)."""
+    metric = task.new_metric()
+    for sample in samples:
+        metric.update(sample, records[sample.id].score)
+    return metric
 
 
 def read_records(path: Path) -> Iterator[SampleRecord]:

@@ -35,7 +35,7 @@ from janus_eval.errors import UserError
 from janus_eval.hashing import hash_json
 from janus_eval.leaderboard import write_leaderboard
 from janus_eval.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
-from janus_eval.records import SAMPLE_SCHEMA, RecordStore, SampleRecord
+from janus_eval.records import SAMPLE_SCHEMA, RecordStore, SampleRecord, metric_over
 from janus_eval.registry import MODELS, TASKS
 from janus_eval.results import (
     Headline,
@@ -347,10 +347,7 @@ def run_task(
     generation_seconds = max(s[1] for s in stats)
     accelerator_peaks = [s[2] for s in stats if s[2] is not None]
 
-    metric = task.new_metric()
-    for sample in samples:
-        metric.update(sample, records[sample.id].score)
-    metrics = metric.compute()
+    metrics = metric_over(task, samples, records).compute()
     failed = sum(records[s.id].failed for s in samples)
     headline_value = metrics.get(task.headline)
     published = None
