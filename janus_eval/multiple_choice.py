@@ -1,0 +1,45 @@
+"""The multiple-choice prompt of the Janus paper protocol (MMBench, SEED-Bench, MMMU) and its option letters.
+
+VLMEvalKit `Janus.build_prompt` (MCQ type) puts every image first, then
+`"\\n"` [+ `"Hint: {hint}\\n"`] + `"{question}\\n"` + `"A. ..\\nB. ..\\n"` +
+`"\\nAnswer with the option's letter from the given choices directly."`; a question without
+options (MMMU open questions) ends with `"Answer the question directly. "` instead.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Mapping
+from typing import Any
+
+LETTERS = string.ascii_uppercase
+MCQ_SUFFIX = "\nAnswer with the option's letter from the given choices directly."
+# VLMEvalKit's Janus prompt for a question without options, trailing space included
+OPEN_SUFFIX = "Answer the question directly. "
+
+
+def is_missing(value: Any) -> bool:
+    """True for the values a dataset uses for "no value": None, NaN, and the strings "nan" / "" that
+    pandas round trips leave in the lmms-lab parquet files."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip().lower() in ("", "nan")
+
+
+def present_options(row: Mapping[str, Any], letters: str = LETTERS) -> dict[str, str]:
+    """The options of a row stored as letter columns (`A`, `B`, ...), skipping missing ones, in letter order."""
+    return {letter: str(row[letter]) for letter in letters if letter in row and not is_missing(row[letter])}
+
+
+def paper_mcq_prompt(question: str, options: Mapping[str, str], hint: str | None = None) -> str:
+    """The text after the image(s) in the Janus paper protocol (VLMEvalKit `Janus.build_prompt`, MCQ type)."""
+    text = f"\nHint: {hint}\n" if hint is not None else "\n"
+    text += f"{question}\n"
+    if options:
+        text += "".join(f"{letter}. {option}\n" for letter, option in options.items()) + MCQ_SUFFIX
+    else:
+        text += OPEN_SUFFIX
+    return text
