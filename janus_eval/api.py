@@ -70,11 +70,24 @@ class TextRequest:
         return sum(len(m.text) for m in self.messages) + 10_000 * len(self.images)
 
     def log_view(self) -> dict[str, Any]:
+        """The request as recorded: texts with `<image>` markers, a digest of every image (in order), settings.
+
+        Two requests with equal log views give the same output under one model, so a recorded output can
+        be scored again under another scoring rule without running the model (see the runner).
+        """
         return {
             "messages": [{"role": m.role, "content": m.text} for m in self.messages],
+            "images": [image_digest(image) for image in self.images],
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
         }
+
+
+def image_digest(image: Image.Image) -> str:
+    """A short content digest of a decoded image (mode, size and pixels)."""
+    digest = hashlib.sha256(f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -163,11 +176,32 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Join:
+    """Columns taken from another config of the same dataset, matched by key.
+
+    GQA stores its questions and its images in two configs: each question row gets the `image` of
+    the image row whose `right_on` ("id") equals the question's `left_on` ("imageId"). A row without
+    a match gets None in those columns (its sample then fails with a clear error).
+    """
+
+    config: str
+    split: str
+    left_on: str
+    right_on: str
+    columns: tuple[str, ...]
+    image_columns: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        return {"config": self.config, "split": self.split, "on": [self.left_on, self.right_on], "columns": list(self.columns)}
+
+
+@dataclass(frozen=True)
 class DataSource:
     """Where a task's data lives: a Hugging Face dataset (id, config, split, revision).
 
     `columns` are the columns the task reads (checked on load); `image_columns` are read
     undecoded and decoded per sample so that one unreadable image fails one sample only.
+    `joins` add columns from other configs of the same dataset (see `Join`).
     """
 
     hf_id: str
@@ -176,14 +210,29 @@ class DataSource:
     revision: str | None = None
     columns: tuple[str, ...] = ()
     image_columns: tuple[str, ...] = ()
+    joins: tuple[Join, ...] = ()
 
     def describe(self) -> dict[str, Any]:
-        return {
+        described: dict[str, Any] = {
             "hf_id": self.hf_id,
             "config": self.config,
             "split": self.split,
             "revision": self.revision,
         }
+        if self.joins:
+            described["joins"] = [join.describe() for join in self.joins]
+        return described
+
+    def joined(self, join: Join) -> "DataSource":
+        """The source of a join's table (same dataset and revision, the join's config and split)."""
+        return DataSource(
+            hf_id=self.hf_id,
+            split=join.split,
+            config=join.config,
+            revision=self.revision,
+            columns=(join.right_on, *join.columns),
+            image_columns=join.image_columns,
+        )
 
 
 @dataclass(frozen=True)
@@ -264,6 +313,8 @@ class Task(ABC):
     comparable_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, options: TaskOptions | None = None, seed: int = 0) -> None:
+        if options is not None and not isinstance(options, self.Options):
+            raise TypeError(f"{self.name} takes {self.Options.__name__}, not {type(options).__name__}")
         self.options = options if options is not None else self.Options()
         # the run's base seed: generation tasks derive per-image seeds from it (image_seeds)
         self.seed = seed
@@ -285,6 +336,10 @@ class Task(ABC):
     def demo_rows(self) -> list[dict[str, Any]]:
         """A few synthetic rows in the real schema (images as PNG bytes), generated in code."""
 
+    def demo_join_rows(self, join: Join) -> list[dict[str, Any]]:
+        """The demo rows of a joined table (tasks whose DataSource has joins override this)."""
+        raise NotImplementedError(f"{self.name} has no demo rows for the join on {join.config!r}")
+
     @abstractmethod
     def samples(self, rows: Sequence[Mapping[str, Any]]) -> list[Sample]:
         """Turns the loaded rows into samples (filtering by the options where the protocol says so)."""
@@ -296,6 +351,11 @@ class Task(ABC):
     @abstractmethod
     def score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
         """Scores one output (None = the sample failed); JSON-serialisable."""
+
+    def score_batch(self, samples: Sequence[Sample], outputs: Sequence[Output | None]) -> list[dict[str, Any]]:
+        """Scores a batch of outputs; tasks whose scorers are models (detectors, CLIP) override this to batch
+        them. Must equal `score` applied one by one."""
+        return [self.score(sample, output) for sample, output in zip(samples, outputs)]
 
     def published_numbers(self) -> dict[str, float]:
         """The published headline numbers that apply under the current options (none when a variant

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
-from janus_eval.api import DataSource, FileSource, Task
+from janus_eval.api import DataSource, FileSource, Join, Task
 from janus_eval.cache import cache_root
 from janus_eval.errors import UserError
 from janus_eval.hashing import hash_files, hash_json
@@ -34,15 +34,68 @@ class LoadedData:
 def load_task_data(task: Task, mode: DataMode = "hub", data_dir: Path | None = None) -> LoadedData:
     """The rows of `task` under the chosen data mode; UserError with a remedy when they cannot be had."""
     source = task.data_source()
-    if mode == "demo":
-        rows = task.demo_rows()
-        _check_columns(task.name, source, list(rows[0].keys()) if rows else [], "the built-in demo rows")
-        return LoadedData(rows, "demo", f"built-in demo rows of {task.name}", hash_json(rows))
-    if isinstance(source, FileSource):
+    if isinstance(source, FileSource) and mode != "demo":
         return _load_files(task, source, data_dir)
-    if data_dir is not None:
-        return _load_local(task, source, data_dir)
-    return _load_hub(task, source)
+
+    def load(part: DataSource, join: Join | None = None) -> LoadedData:
+        if mode == "demo":
+            rows = task.demo_rows() if join is None else task.demo_join_rows(join)
+            _check_columns(task.name, part, list(rows[0].keys()) if rows else [], "the built-in demo rows")
+            return LoadedData(rows, "demo", f"built-in demo rows of {task.name}", hash_json(rows))
+        if data_dir is not None:
+            return _load_local(task, part, data_dir, config_folder_required=join is not None)
+        return _load_hub(task, part)
+
+    main = load(source) if isinstance(source, DataSource) else load_demo_files(task, source)
+    if not isinstance(source, DataSource) or not source.joins:
+        return main
+    tables = [(join, load(source.joined(join), join)) for join in source.joins]
+    return LoadedData(
+        JoinedRows(main.rows, [(join, _lookup(table.rows, join)) for join, table in tables]),
+        main.origin,
+        "; ".join(dict.fromkeys([main.location, *(table.location for _, table in tables)])),
+        hash_json([main.fingerprint, *(table.fingerprint for _, table in tables)]),
+    )
+
+
+def load_demo_files(task: Task, source: FileSource) -> LoadedData:
+    """The demo rows of a task that reads published files."""
+    rows = task.demo_rows()
+    _check_columns(task.name, source, list(rows[0].keys()) if rows else [], "the built-in demo rows")
+    return LoadedData(rows, "demo", f"built-in demo rows of {task.name}", hash_json(rows))
+
+
+def _lookup(rows: Sequence[Mapping[str, Any]], join: Join) -> dict[Any, dict[str, Any]]:
+    """Key -> the joined columns of a table's rows (the first row wins when a key repeats)."""
+    table: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        table.setdefault(row[join.right_on], {column: row[column] for column in join.columns})
+    return table
+
+
+class JoinedRows(Sequence[Mapping[str, Any]]):
+    """Rows of the main table with the columns of their matches in joined tables (None when unmatched)."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], lookups: list[tuple[Join, dict[Any, dict[str, Any]]]]):
+        self._rows = rows
+        self._lookups = lookups
+
+    def _join(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        joined = dict(row)
+        for join, table in self._lookups:
+            match = table.get(row.get(join.left_on))
+            joined.update(match if match is not None else dict.fromkeys(join.columns))
+        return joined
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:  # type: ignore[override]
+        return self._join(self._rows[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for row in self._rows:
+            yield self._join(row)
 
 
 def _load_files(task: Task, source: FileSource, data_dir: Path | None) -> LoadedData:
@@ -127,11 +180,12 @@ def _local_files(folder: Path, split: str, task_name: str) -> list[Path]:
     return files
 
 
-def _load_local(task: Task, source: DataSource, data_dir: Path) -> LoadedData:
+def _load_local(task: Task, source: DataSource, data_dir: Path, config_folder_required: bool = False) -> LoadedData:
+    """Rows from `DIR/<task>/` (or `DIR/<task>/<config>/`, required for the tables of a join)."""
     from datasets import Dataset, DatasetDict, load_from_disk
 
     folder = data_dir / task.name
-    if source.config and (folder / source.config).is_dir():
+    if source.config and ((folder / source.config).is_dir() or config_folder_required):
         folder = folder / source.config
     remedy = (
         f"put the data of task {task.name!r} in {folder}/ as parquet files (the columns of {source.hf_id}: "

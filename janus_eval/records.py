@@ -31,6 +31,9 @@ class SampleRecord(BaseModel):
 
     schema_version: Literal["janus-eval.sample/1"] = SAMPLE_SCHEMA
     config_hash: str
+    # hash of what determines the output (model, data, seed), without the scoring: with an equal request,
+    # a record of another scoring configuration lends its output to be scored again
+    generation_hash: str | None = None
     task: str
     id: str
     row: int
@@ -38,7 +41,11 @@ class SampleRecord(BaseModel):
     meta: dict[str, Any] = {}
     request: dict[str, Any] | None = None
     output: Any = None
+    # sha256 of each saved image file (image outputs), checked before an output is scored again
+    output_sha256: list[str] | None = None
     score: dict[str, Any] = {}
+    # the output came from a record of another scoring configuration (scored again, not generated)
+    rescored: bool = False
     failed: bool = False
     error: str | None = None
     rank: int = 0
@@ -124,6 +131,22 @@ class RecordStore:
             if record.config_hash == self.config_hash:
                 latest[record.id] = record
         return latest
+
+    def reusable_outputs(self, generation_hash: str) -> dict[str, SampleRecord]:
+        """The latest successful record per sample id, in this file or its archives, whose output was produced
+        under `generation_hash` (any scoring configuration): candidates to be scored again."""
+        found: dict[str, SampleRecord] = {}
+        files = [self.path, *sorted(self.path.parent.glob(f"{self._stem}.*.jsonl"))]
+        for path in files:
+            if ".rank" in path.name:
+                continue
+            for record in read_records(path):
+                if record.generation_hash != generation_hash or record.failed or record.request is None:
+                    continue
+                current = found.get(record.id)
+                if current is None or record.created >= current.created:
+                    found[record.id] = record
+        return found
 
     def _archive(self, config_hash: str, records: list[SampleRecord]) -> None:
         target = self.path.with_name(f"{self._stem}.{config_hash[:12]}.jsonl")

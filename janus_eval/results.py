@@ -38,6 +38,8 @@ class SampleCounts(BaseModel):
     failed: int
     generated: int
     reused: int
+    # outputs of another scoring configuration scored again without running the model
+    rescored: int = 0
 
 
 class Manifest(BaseModel):

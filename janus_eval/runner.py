@@ -32,7 +32,8 @@ from janus_eval.api import (
 from janus_eval.data_loading import DataMode, LoadedData, load_task_data
 from janus_eval.distributed import DistContext, init_from_env
 from janus_eval.errors import UserError
-from janus_eval.hashing import hash_json
+from janus_eval.hashing import file_sha256, hash_json
+from janus_eval.image_io import decode_image
 from janus_eval.leaderboard import write_leaderboard
 from janus_eval.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
 from janus_eval.records import SAMPLE_SCHEMA, RecordStore, SampleRecord, metric_over
@@ -210,6 +211,24 @@ def config_hash(task: Task, adapter: ModelAdapter, data: LoadedData, seed: int) 
     )
 
 
+def generation_hash(task: Task, adapter: ModelAdapter, data: LoadedData, seed: int) -> str:
+    """Hash of what, besides the request itself, determines an output: model, data, seed (image tasks).
+
+    A record with this hash and an equal request (`log_view`) holds the output the model would give now,
+    whatever scoring configuration it was recorded under.
+    """
+    return hash_json(
+        {
+            "records": SAMPLE_SCHEMA,
+            "janus_eval": janus_eval.__version__,
+            "task": task.name,
+            "data": {"origin": data.origin, "fingerprint": data.fingerprint},
+            "model": {**adapter.identity(), **adapter.task_identity(task.name)},
+            "seed": seed if task.request_kind == "image" else None,
+        }
+    )
+
+
 def comparability_notes(task: Task, limit: int | None, headline: float | None) -> list[str]:
     """Why this run's headline cannot be set against the published number (empty when it can)."""
     notes = []
@@ -228,20 +247,43 @@ def comparability_notes(task: Task, limit: int | None, headline: float | None) -
     return notes
 
 
-def _output_to_json(output: Output, sample: Sample, images_dir: Path) -> Any:
-    """Text stays text; images are saved as PNG in GenEval's folder layout and recorded by relative path."""
+def _output_to_json(output: Output, sample: Sample, images_dir: Path) -> tuple[Any, list[str] | None]:
+    """Text stays text; images are saved as PNG in GenEval's folder layout and recorded by relative path
+    (with the sha256 of each file)."""
     if isinstance(output, TextOutput):
-        return output.text
+        return output.text, None
     if isinstance(output, ImageOutput):
         folder = images_dir / f"{sample.index:05d}" / "samples"
         folder.mkdir(parents=True, exist_ok=True)
-        paths = []
+        paths, digests = [], []
         for number, image in enumerate(output.images):
             path = folder / f"{number:05d}.png"
             image.save(path, format="PNG")
             paths.append(str(path.relative_to(images_dir.parent)))
-        return paths
+            digests.append(file_sha256(path))
+        return paths, digests
     raise TypeError(f"unknown output type {type(output).__name__}")
+
+
+def _recorded_output(record: SampleRecord, request: Request, model_dir: Path) -> Output | None:
+    """The output of an earlier record, if it answered exactly this request and (images) its files are intact."""
+    if record.request != request.log_view():
+        return None
+    if request.kind == "text":
+        return TextOutput(record.output) if isinstance(record.output, str) else None
+    paths = record.output
+    if not isinstance(paths, list) or record.output_sha256 is None or len(record.output_sha256) != len(paths):
+        return None
+    images = []
+    for relative, digest in zip(paths, record.output_sha256):
+        path = model_dir / relative
+        if not path.is_file() or file_sha256(path) != digest:
+            return None  # overwritten by another generation configuration since
+        try:
+            images.append(decode_image(str(path), what=f"saved image {path}"))
+        except SampleError:
+            return None
+    return ImageOutput(images)
 
 
 def _generate(adapter: ModelAdapter, requests: list[Request]) -> list[Output]:
@@ -290,24 +332,43 @@ def run_task(
     todo = [s for s in samples if s.id not in records or records[s.id].failed]
     resumed = len(samples) - len(todo)
     todo = todo[context.rank :: context.world_size]
-    generation_seconds, generated = 0.0, 0
+    generation_digest = generation_hash(task, adapter, data, config.seed)
+    # outputs recorded under another scoring configuration: scored again instead of generated again
+    earlier = store.reusable_outputs(generation_digest) if config.resume and todo else {}
+    generation_seconds, generated, rescored = 0.0, 0, 0
 
-    def record(sample: Sample, output: Output | None, request: Request | None, error: str | None, seconds: float):
-        score = task.score(sample, output)
+    def record(
+        sample: Sample,
+        output: Output | None,
+        request: Request | None,
+        error: str | None,
+        seconds: float,
+        score: dict[str, Any],
+        source: SampleRecord | None = None,
+    ) -> None:
+        if source is not None:  # the earlier record's files stay where they are
+            saved, digests = source.output, source.output_sha256
+        elif output is not None:
+            saved, digests = _output_to_json(output, sample, images_dir)
+        else:
+            saved, digests = None, None
         entry = SampleRecord(
             config_hash=digest,
+            generation_hash=generation_digest,
             task=task.name,
             id=sample.id,
             row=sample.index,
             target=sample.target,
             meta=sample.meta,
             request=request.log_view() if request is not None else None,
-            output=_output_to_json(output, sample, images_dir) if output is not None else None,
+            output=saved,
+            output_sha256=digests,
             score=score,
             failed=output is None,
             error=error,
             seconds=seconds,
             rank=context.rank,
+            rescored=source is not None,
         )
         store.append(entry)
         records[sample.id] = entry
@@ -318,13 +379,27 @@ def run_task(
     with store, tqdm(total=len(todo), desc=f"{task.name} [{adapter.label}]", unit="sample", disable=not show_progress) as bar:
         for window in chunks(todo, config.batch_size * WINDOW_BATCHES):
             built: list[tuple[Sample, Request]] = []
+            again: list[tuple[Sample, Request, Output, SampleRecord]] = []
             for sample in window:
                 try:
-                    built.append((sample, task.build_request(sample)))
+                    request = task.build_request(sample)
                 except SampleError as exc:
-                    record(sample, None, None, str(exc), 0.0)
+                    record(sample, None, None, str(exc), 0.0, task.score(sample, None))
                     generated += 1
                     bar.update(1)
+                    continue
+                source = earlier.get(sample.id)
+                output = _recorded_output(source, request, model_dir) if source is not None else None
+                if source is not None and output is not None:
+                    again.append((sample, request, output, source))
+                else:
+                    built.append((sample, request))
+            for batch_again in chunks(again, config.batch_size):
+                scores = task.score_batch([item[0] for item in batch_again], [item[2] for item in batch_again])
+                for (sample, request, output, source), score in zip(batch_again, scores):
+                    record(sample, output, request, None, source.seconds or 0.0, score, source)
+                rescored += len(batch_again)
+                bar.update(len(batch_again))
             # longest first: a batch that does not fit in memory fails at the start, not after hours
             built.sort(key=lambda pair: pair[1].length_hint, reverse=True)
             for batch in chunks(built, config.batch_size):
@@ -332,18 +407,20 @@ def run_task(
                 outputs = _generate(adapter, [request for _, request in batch])
                 seconds = time.perf_counter() - tick
                 generation_seconds += seconds
-                for (sample, request), output in zip(batch, outputs):
-                    record(sample, output, request, None, seconds / len(batch))
+                scores = task.score_batch([sample for sample, _ in batch], outputs)
+                for (sample, request), output, score in zip(batch, outputs, scores):
+                    record(sample, output, request, None, seconds / len(batch), score)
                 generated += len(batch)
                 bar.update(len(batch))
 
-    stats = context.gather((generated, generation_seconds, adapter.peak_memory_bytes(), peak_rss_bytes()))
+    stats = context.gather((generated, generation_seconds, adapter.peak_memory_bytes(), peak_rss_bytes(), rescored))
     context.barrier()  # every rank has closed its records file
     if not context.is_main:
         return None
     store.consolidate()
     records = store.read()
     generated = sum(s[0] for s in stats)
+    rescored = sum(s[4] for s in stats)
     generation_seconds = max(s[1] for s in stats)
     accelerator_peaks = [s[2] for s in stats if s[2] is not None]
 
@@ -385,7 +462,8 @@ def run_task(
             scored=len(samples) - failed,
             failed=failed,
             generated=generated,
-            reused=len(samples) - generated,
+            reused=len(samples) - generated - rescored,
+            rescored=rescored,
         ),
         samples_file=str(samples_path.relative_to(config.output_dir)),
         manifest=Manifest(

@@ -86,11 +86,6 @@ class YesNoTask(Task):
 
     options: YesNoOptions
 
-    def __init__(self, options: TaskOptions | None = None, seed: int = 0) -> None:
-        if options is not None and not isinstance(options, self.Options):
-            raise TypeError(f"{self.name} takes {self.Options.__name__}, not {type(options).__name__}")
-        super().__init__(options, seed=seed)
-
     # ------------------------------------------------------------------------- samples
 
     def target_of(self, row: Mapping[str, Any], index: int) -> Literal["yes", "no"]:

@@ -1,0 +1,268 @@
+"""GQA (testdev-balanced): compositional questions about real images, answered with a word or a phrase.
+
+The questions and the images are two configs of the hub dataset, joined on the image id. The
+papers' recipe for GQA is not public; the default is the closest public one, VLMEvalKit's
+`GQA_TestDev_Balanced` ("Other VQA" prompt, exact match after strip + lower-case).
+"""
+
+from __future__ import annotations
+
+import string
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from janus_eval.api import (
+    ChatMessage,
+    DataSource,
+    Join,
+    Metric,
+    Output,
+    Sample,
+    SampleError,
+    Task,
+    TaskOptions,
+    TextOutput,
+    TextRequest,
+)
+from janus_eval.demo_images import DemoShape, demo_image
+from janus_eval.image_io import decode_image
+from janus_eval.registry import register_task
+from janus_eval.sample_ids import occurrence_ids
+
+SHORT_ANSWER_SUFFIX = "\nAnswer the question using a single word or phrase."
+_PUNCTUATION_TABLE = str.maketrans("", "", string.punctuation)
+
+
+def match_strip_lower(prediction: str, answer: str) -> bool:
+    """VLMEvalKit `process_line(method='accuracy')`: equal after strip() and lower(); punctuation counts."""
+    return prediction.strip().lower() == answer.strip().lower()
+
+
+def match_ignore_case_punctuation(prediction: str, answer: str) -> bool:
+    """lmms-eval `exact_match` with ignore_case and ignore_punctuation: lower-case, delete every
+    `string.punctuation` character, then compare exactly (surrounding whitespace is NOT stripped)."""
+    return prediction.lower().translate(_PUNCTUATION_TABLE) == answer.lower().translate(_PUNCTUATION_TABLE)
+
+
+MATCHERS = {
+    "vlmevalkit": (match_strip_lower, "VLMEvalKit process_line(method='accuracy'): strip + lower-case, exact"),
+    "lmms_eval": (
+        match_ignore_case_punctuation,
+        "lmms-eval exact_match(ignore_case, ignore_punctuation): lower-case, punctuation deleted, exact, no strip",
+    ),
+}
+
+
+class GqaOptions(TaskOptions):
+    """GQA options; the defaults are the closest public recipe to the paper (VLMEvalKit)."""
+
+    match: Literal["vlmevalkit", "lmms_eval"] = Field(
+        default="vlmevalkit", description="answer matching: VLMEvalKit strip+lower or lmms-eval ignore case+punct"
+    )
+    max_new_tokens: int = Field(
+        default=512, ge=1, description="generation budget (VLMEvalKit's Janus value at paper time; lmms-eval: 16)"
+    )
+
+
+class GqaMetric(Metric):
+    """Questions and right answers, overall and per GQA structural / semantic question type."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+
+    def update(self, sample: Sample, score: Mapping[str, Any]) -> None:
+        keys = ["all"] + [f"{kind}.{sample.meta[kind]}" for kind in ("structural", "semantic") if sample.meta.get(kind)]
+        for key in keys:
+            self.counts[key][0] += 1
+            self.counts[key][1] += int(bool(score["correct"]))
+
+    def merge(self, other: Metric) -> None:
+        if not isinstance(other, GqaMetric):
+            raise TypeError(f"cannot merge {type(other).__name__} into GqaMetric")
+        for key, (questions, right) in other.counts.items():
+            self.counts[key][0] += questions
+            self.counts[key][1] += right
+
+    def compute(self) -> dict[str, float | None]:
+        questions, right = self.counts.get("all", (0, 0))
+        result: dict[str, float | None] = {"accuracy": 100.0 * right / questions if questions else None}
+        for key in sorted(k for k in self.counts if k != "all"):
+            n, r = self.counts[key]
+            result[f"{key}.accuracy"] = 100.0 * r / n
+        return result
+
+
+@register_task
+class GqaTask(Task):
+    """GQA testdev-balanced, one image and one short answer per question."""
+
+    name = "gqa"
+    request_kind = "text"
+    description = "GQA testdev-balanced short-answer VQA; headline accuracy (exact match)"
+    Options: ClassVar[type[TaskOptions]] = GqaOptions
+    published: ClassVar[dict[str, float]] = {
+        "janus-1.3b": 59.1,
+        "janusflow-1.3b": 60.3,
+        "janus-pro-1b": 59.3,
+        "janus-pro-7b": 62.0,
+    }
+    published_source = (
+        "GQA column: Janus Tab. 2 (arXiv 2410.13848), JanusFlow Tab. 5 (arXiv 2411.07975), "
+        "Janus-Pro Tab. 3 (arXiv 2501.17811); how these were run is not public"
+    )
+
+    options: GqaOptions
+
+    @property
+    def headline(self) -> str:
+        return "accuracy"
+
+    def data_source(self) -> DataSource:
+        return DataSource(
+            hf_id="lmms-lab/GQA",
+            config="testdev_balanced_instructions",
+            split="testdev",
+            columns=("id", "imageId", "question", "answer"),
+            joins=(
+                Join(
+                    config="testdev_balanced_images",
+                    split="testdev",
+                    left_on="imageId",
+                    right_on="id",
+                    columns=("image",),
+                    image_columns=("image",),
+                ),
+            ),
+        )
+
+    def samples(self, rows: Sequence[Mapping[str, Any]]) -> list[Sample]:
+        """Every question in dataset order; the id is GQA's question id."""
+        rows = list(rows)
+        ids = occurrence_ids([str(row["id"]) for row in rows])
+        samples = []
+        for index, (row, sample_id) in enumerate(zip(rows, ids)):
+            types = row.get("types") if isinstance(row.get("types"), Mapping) else {}
+            samples.append(
+                Sample(
+                    id=sample_id,
+                    index=index,
+                    target=str(row["answer"]),
+                    meta={
+                        "image_id": str(row["imageId"]),
+                        "structural": types.get("structural"),
+                        "semantic": types.get("semantic"),
+                    },
+                    row=row,
+                )
+            )
+        return samples
+
+    def prompt_text(self, question: str) -> str:
+        """VLMEvalKit's "Other VQA" prompt: the question right after the image (no leading newline), then the
+        short-answer suffix. lmms-eval's GQA prompt is the same text."""
+        return question + SHORT_ANSWER_SUFFIX
+
+    def build_request(self, sample: Sample) -> TextRequest:
+        question = sample.row.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise SampleError(f"sample {sample.id} has no question")
+        image = sample.row.get("image")
+        if image is None:
+            raise SampleError(f"sample {sample.id}: image {sample.meta['image_id']!r} is not in the images table")
+        return TextRequest(
+            task=self.name,
+            sample_id=sample.id,
+            index=sample.index,
+            messages=[
+                ChatMessage(
+                    role="user",
+                    content=[decode_image(image, what=f"image of sample {sample.id}"), self.prompt_text(question)],
+                )
+            ],
+            max_new_tokens=self.options.max_new_tokens,
+        )
+
+    def score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
+        """`{"correct": bool}`; a failed sample is wrong."""
+        if output is None:
+            return {"correct": False}
+        if not isinstance(output, TextOutput):
+            raise TypeError(f"{self.name} scores text outputs, got {type(output).__name__}")
+        matcher, _ = MATCHERS[self.options.match]
+        return {"correct": matcher(output.text, sample.target)}
+
+    def new_metric(self) -> GqaMetric:
+        return GqaMetric()
+
+    def resampling_unit(self, sample: Sample) -> str:
+        """Questions about one image are not independent: resample whole images."""
+        return str(sample.meta["image_id"])
+
+    def protocol_card(self) -> dict[str, Any]:
+        source = self.data_source()
+        _, match_description = MATCHERS[self.options.match]
+        return {
+            "task": self.name,
+            "dataset": {
+                **source.describe(),
+                "columns": list(source.columns),
+                "notes": (
+                    "testdev-balanced questions (12,578 in GQA's release) joined to the images config on imageId; "
+                    "lmms-eval <= 0.7.2 reads lmms-lab/GQA, 0.7.3 lmms-lab-encoder/GQA"
+                ),
+            },
+            "prompt": {
+                "system_prompt": "",
+                "messages": [{"role": "user", "content": ["<image>", self.prompt_text("{question}")]}],
+                "notes": "VLMEvalKit 'Other VQA' default prompt (no leading newline after the image)",
+            },
+            "generation": {"decoding": "greedy", "temperature": 0.0, "max_new_tokens": self.options.max_new_tokens},
+            "scoring": {"match": self.options.match, "description": match_description},
+            "metrics": {
+                "accuracy": "% of questions whose answer matches (headline)",
+                "structural.<type>.accuracy / semantic.<type>.accuracy": "the same per GQA question type, when the "
+                "data has the `types` column",
+            },
+            "deviations": [
+                "the papers' GQA recipe is not public (UNVERIFIED): VLMEvalKit GQA_TestDev_Balanced is the default",
+                "max_new_tokens 512 = VLMEvalKit Janus at paper time; lmms-eval uses 16",
+            ],
+            "options": self.options.model_dump(),
+        }
+
+    def demo_rows(self) -> list[dict[str, Any]]:
+        """Six questions about three synthetic images (two per image)."""
+        rows = []
+        for number, (image_id, question, answer, structural, semantic) in enumerate(_DEMO_QUESTIONS):
+            rows.append(
+                {
+                    "id": f"demo{number:03d}",
+                    "imageId": image_id,
+                    "question": question,
+                    "answer": answer,
+                    "fullAnswer": f"The answer is {answer}.",
+                    "types": {"structural": structural, "semantic": semantic, "detailed": f"{semantic}Demo"},
+                }
+            )
+        return rows
+
+    def demo_join_rows(self, join: Join) -> list[dict[str, Any]]:
+        return [{"id": image_id, "image": demo_image(shapes)} for image_id, shapes in _DEMO_IMAGES]
+
+
+_DEMO_IMAGES: tuple[tuple[str, tuple[DemoShape, ...]], ...] = (
+    ("n1", (("circle", "red"),)),
+    ("n2", (("square", "blue"), ("triangle", "green"))),
+    ("n3", (("ground", "green"), ("circle", "yellow"))),
+)
+_DEMO_QUESTIONS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("n1", "What color is the circle?", "red", "query", "attr"),
+    ("n1", "Is there a square in the picture?", "no", "verify", "obj"),
+    ("n2", "Which shape is on the left, the square or the triangle?", "square", "choose", "rel"),
+    ("n2", "What color is the triangle?", "green", "query", "attr"),
+    ("n3", "What is the yellow shape?", "circle", "query", "cat"),
+    ("n3", "Is the ground green?", "yes", "verify", "attr"),
+)
