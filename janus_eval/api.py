@@ -352,6 +352,11 @@ class Task(ABC):
     def score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
         """Scores one output (None = the sample failed); JSON-serialisable."""
 
+    def image_folder_files(self, sample: Sample) -> dict[str, str]:
+        """Extra text files written next to a sample's images (`<task>_images/<index>/<name>`); GenEval's
+        official evaluator reads the prompt's metadata from `metadata.jsonl` there."""
+        return {}
+
     def score_batch(self, samples: Sequence[Sample], outputs: Sequence[Output | None]) -> list[dict[str, Any]]:
         """Scores a batch of outputs; tasks whose scorers are models (detectors, CLIP) override this to batch
         them. Must equal `score` applied one by one."""

@@ -247,7 +247,7 @@ def comparability_notes(task: Task, limit: int | None, headline: float | None) -
     return notes
 
 
-def _output_to_json(output: Output, sample: Sample, images_dir: Path) -> tuple[Any, list[str] | None]:
+def _output_to_json(output: Output, sample: Sample, images_dir: Path, task: Task) -> tuple[Any, list[str] | None]:
     """Text stays text; images are saved as PNG in GenEval's folder layout and recorded by relative path
     (with the sha256 of each file)."""
     if isinstance(output, TextOutput):
@@ -255,6 +255,8 @@ def _output_to_json(output: Output, sample: Sample, images_dir: Path) -> tuple[A
     if isinstance(output, ImageOutput):
         folder = images_dir / f"{sample.index:05d}" / "samples"
         folder.mkdir(parents=True, exist_ok=True)
+        for name, text in task.image_folder_files(sample).items():
+            (folder.parent / name).write_text(text, encoding="utf-8")
         paths, digests = [], []
         for number, image in enumerate(output.images):
             path = folder / f"{number:05d}.png"
@@ -349,7 +351,7 @@ def run_task(
         if source is not None:  # the earlier record's files stay where they are
             saved, digests = source.output, source.output_sha256
         elif output is not None:
-            saved, digests = _output_to_json(output, sample, images_dir)
+            saved, digests = _output_to_json(output, sample, images_dir, task)
         else:
             saved, digests = None, None
         entry = SampleRecord(

@@ -15,17 +15,15 @@ from pydantic import Field
 
 from janus_eval.answer_extraction import YesNo, YesNoExtractor, normalise_yes_no_label
 from janus_eval.api import (
-    ChatMessage,
     Output,
     Sample,
-    SampleError,
     Task,
     TaskOptions,
-    TextOutput,
     TextRequest,
 )
 from janus_eval.errors import UserError
 from janus_eval.image_io import decode_image
+from janus_eval.text_requests import output_text, question_of, single_turn_request
 
 ANSWER_HINT = " Please answer yes or no."
 SHORT_ANSWER_SUFFIX = "\nAnswer the question using a single word or phrase."
@@ -110,18 +108,9 @@ class YesNoTask(Task):
         return yes_no_prompt(question, self.question_rules[self.options.prompt])
 
     def build_request(self, sample: Sample) -> TextRequest:
-        question = sample.row.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise SampleError(f"sample {sample.id} has no question")
+        question = question_of(sample)
         image = decode_image(sample.row.get("image"), what=f"image of sample {sample.id}")
-        return TextRequest(
-            task=self.name,
-            sample_id=sample.id,
-            index=sample.index,
-            messages=[ChatMessage(role="user", content=[image, self.prompt_text(question)])],
-            max_new_tokens=self.options.max_new_tokens,
-            temperature=0.0,
-        )
+        return single_turn_request(self.name, sample, [image, self.prompt_text(question)], self.options.max_new_tokens)
 
     # ------------------------------------------------------------------------- scoring
 
@@ -132,12 +121,8 @@ class YesNoTask(Task):
 
     def score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
         """`{"pred": yes|no|unknown, "correct": bool}`; a failed sample (None) is unknown and wrong."""
-        if output is None:
-            pred: YesNo = "unknown"
-        elif isinstance(output, TextOutput):
-            pred = self.extract(output.text)
-        else:
-            raise TypeError(f"{self.name} scores text outputs, got {type(output).__name__}")
+        text = output_text(self.name, output)
+        pred: YesNo = "unknown" if text is None else self.extract(text)
         return {"pred": pred, "correct": pred == sample.target}
 
     # ------------------------------------------------------------------------- protocol card

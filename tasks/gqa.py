@@ -15,7 +15,6 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from janus_eval.api import (
-    ChatMessage,
     DataSource,
     Join,
     Metric,
@@ -24,13 +23,13 @@ from janus_eval.api import (
     SampleError,
     Task,
     TaskOptions,
-    TextOutput,
     TextRequest,
 )
 from janus_eval.demo_images import DemoShape, demo_image
 from janus_eval.image_io import decode_image
 from janus_eval.registry import register_task
 from janus_eval.sample_ids import occurrence_ids
+from janus_eval.text_requests import output_text, question_of, single_turn_request
 
 SHORT_ANSWER_SUFFIX = "\nAnswer the question using a single word or phrase."
 _PUNCTUATION_TABLE = str.maketrans("", "", string.punctuation)
@@ -166,33 +165,18 @@ class GqaTask(Task):
         return question + SHORT_ANSWER_SUFFIX
 
     def build_request(self, sample: Sample) -> TextRequest:
-        question = sample.row.get("question")
-        if not isinstance(question, str) or not question.strip():
-            raise SampleError(f"sample {sample.id} has no question")
+        question = question_of(sample)
         image = sample.row.get("image")
         if image is None:
             raise SampleError(f"sample {sample.id}: image {sample.meta['image_id']!r} is not in the images table")
-        return TextRequest(
-            task=self.name,
-            sample_id=sample.id,
-            index=sample.index,
-            messages=[
-                ChatMessage(
-                    role="user",
-                    content=[decode_image(image, what=f"image of sample {sample.id}"), self.prompt_text(question)],
-                )
-            ],
-            max_new_tokens=self.options.max_new_tokens,
-        )
+        content = [decode_image(image, what=f"image of sample {sample.id}"), self.prompt_text(question)]
+        return single_turn_request(self.name, sample, content, self.options.max_new_tokens)
 
     def score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
         """`{"correct": bool}`; a failed sample is wrong."""
-        if output is None:
-            return {"correct": False}
-        if not isinstance(output, TextOutput):
-            raise TypeError(f"{self.name} scores text outputs, got {type(output).__name__}")
+        text = output_text(self.name, output)
         matcher, _ = MATCHERS[self.options.match]
-        return {"correct": matcher(output.text, sample.target)}
+        return {"correct": text is not None and matcher(text, sample.target)}
 
     def new_metric(self) -> GqaMetric:
         return GqaMetric()

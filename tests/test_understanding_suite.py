@@ -1,0 +1,65 @@
+"""The understanding suite end to end on janus-tiny: batch-size independence, replay, results and leaderboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from janus_eval.api import ModelSpec
+from janus_eval.runner import RunConfig, build_adapter, evaluate
+from tests.helpers import read_json, read_jsonl, run_cli
+
+SUITE = ["gqa", "seed_bench", "mmbench", "mmmu"]
+SHORT = {task: {"max_new_tokens": 5} for task in SUITE}
+
+
+@pytest.fixture(scope="module")
+def adapter() -> Any:
+    return build_adapter(ModelSpec(name="janus-tiny"))
+
+
+def _config(output_dir: Path, batch_size: int) -> RunConfig:
+    return RunConfig(
+        model=ModelSpec(name="janus-tiny"), tasks=SUITE, task_options={k: dict(v) for k, v in SHORT.items()},
+        data_mode="demo", batch_size=batch_size, output_dir=output_dir, show_progress=False,
+    )
+
+
+def test_outputs_and_scores_do_not_depend_on_the_batch_size(tmp_path: Path, adapter: Any) -> None:
+    """Batches mix questions with 0..3 images and prompts of different lengths (left padding)."""
+    runs = {}
+    for batch_size in (1, 8):
+        evaluate(_config(tmp_path / f"b{batch_size}", batch_size), adapter=adapter)
+        runs[batch_size] = {
+            task: {r["id"]: (r["output"], r["score"]) for r in read_jsonl(tmp_path / f"b{batch_size}" / "janus-tiny" / f"{task}.samples.jsonl")}
+            for task in SUITE
+        }
+    for task in SUITE:
+        assert runs[1][task] == runs[8][task], task
+    # the suite really mixes image counts within one batch (MMMU demo questions have 1 to 3 images)
+    counts = {len(r["request"]["images"]) for r in read_jsonl(tmp_path / "b8" / "janus-tiny" / "mmmu.samples.jsonl")}
+    assert len(counts) > 1
+
+
+def test_cli_run_results_leaderboard_and_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    options = [arg for task in SUITE for arg in ("--task-option", f"{task}.max_new_tokens=5")]
+    args = ["--model", "janus-tiny", "--tasks", ",".join(SUITE), "--data", "demo", "--no-progress", *options]
+    code, out, err = run_cli([*args, "--output-dir", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    leaderboard = (tmp_path / "run" / "leaderboard.md").read_text()
+    for task in SUITE:
+        result = read_json(tmp_path / "run" / "janus-tiny" / f"{task}.json")
+        assert result["headline"]["value"] == result["metrics"][result["headline"]["metric"]]
+        assert result["counts"]["failed"] == 0 and result["protocol"]["deviations"]
+        assert task in leaderboard
+
+    replay = ["--model", "predictions", "--model-args", f"path={tmp_path / 'run' / 'janus-tiny' / '{task}.samples.jsonl'}"]
+    code, _, err = run_cli([*replay, "--tasks", ",".join(SUITE), "--data", "demo", "--no-progress", *options,
+                            "--output-dir", str(tmp_path / "replay")], capsys)
+    assert code == 0, err
+    for task in SUITE:
+        original = read_json(tmp_path / "run" / "janus-tiny" / f"{task}.json")
+        replayed = read_json(tmp_path / "replay" / "predictions" / f"{task}.json")
+        assert replayed["metrics"] == original["metrics"], task
