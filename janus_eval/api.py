@@ -312,12 +312,14 @@ class Task(ABC):
     # (published_numbers() decides for those); any other non-default option is another protocol
     comparable_options: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, options: TaskOptions | None = None, seed: int = 0) -> None:
+    def __init__(self, options: TaskOptions | None = None, seed: int = 0, demo: bool = False) -> None:
         if options is not None and not isinstance(options, self.Options):
             raise TypeError(f"{self.name} takes {self.Options.__name__}, not {type(options).__name__}")
         self.options = options if options is not None else self.Options()
         # the run's base seed: generation tasks derive per-image seeds from it (image_seeds)
         self.seed = seed
+        # running on the built-in demo rows (tasks with scorer models then default to tiny offline ones)
+        self.demo = demo
 
     @property
     @abstractmethod

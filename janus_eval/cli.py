@@ -13,6 +13,8 @@ from janus_eval.errors import UserError
 
 EPILOG = """regression check of two runs (paired bootstrap CI; see `janus-eval compare -h`):
   janus-eval compare results/janus-pro-7b results/my-checkpoint --fail-on-regression
+GenEval summary of a results file of the official evaluator:
+  janus-eval geneval-import results.jsonl [--output summary.json]
 
 examples:
   janus-eval --model janus-tiny --tasks mme,pope --data demo
@@ -179,7 +181,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         if result.published is not None:
             line += f"  (published {result.published.value:g} for {result.published.model}, delta {_fmt(result.published.delta)})"
         counts = result.counts
-        line += f"  [{counts.scored}/{counts.total} scored, {counts.failed} failed, {counts.reused} reused]"
+        rescored = f", {counts.rescored} rescored from recorded outputs" if counts.rescored else ""
+        line += f"  [{counts.scored}/{counts.total} scored, {counts.failed} failed, {counts.reused} reused{rescored}]"
         print(line)
         for note in result.notes:
             print(f"{'':<12} note: {note}")
@@ -193,11 +196,13 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     return 1 if dead else 0
 
 
-def _compare(argv: list[str]) -> int:
-    from janus_eval import compare
+def _subcommand(name: str, argv: list[str]) -> int:
+    """`compare` and `geneval-import`: their own parsers, the same error handling as a run."""
+    import importlib
 
+    module = importlib.import_module({"compare": "janus_eval.compare", "geneval-import": "janus_eval.geneval_import"}[name])
     try:
-        return compare.main(argv)
+        return module.main(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     except UserError as exc:
@@ -210,8 +215,8 @@ def _fmt(value: float | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["compare"]:
-        return _compare(argv[1:])
+    if argv[:1] in (["compare"], ["geneval-import"]):
+        return _subcommand(argv[0], argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from janus_eval.api import DataSource, FileSource, Join, Task
 from janus_eval.cache import cache_root
-from janus_eval.errors import UserError
+from janus_eval.errors import UserError, first_line
 from janus_eval.hashing import hash_files, hash_json
 from janus_eval.remote_files import fetch
 
@@ -236,10 +236,10 @@ def _load_hub(task: Task, source: DataSource) -> LoadedData:
     try:
         dataset = load_dataset(source.hf_id, source.config, split=source.split, revision=source.revision)
     except Exception as exc:  # offline, not cached, gated, wrong id: all end the run the same way
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc) or type(exc).__name__
         raise UserError(
             f"cannot load dataset {source.hf_id!r} (config {source.config or 'default'}, split {source.split!r}) "
-            f"for task {task.name!r}: {first_line}. On an offline machine, either copy the dataset's files "
+            f"for task {task.name!r}: {reason}. On an offline machine, either copy the dataset's files "
             f"(`hf download {source.hf_id} --repo-type dataset --local-dir DIR/{task.name}` on a connected machine) "
             f"and pass --data-dir DIR, or load it once online with the same HF_HOME and set HF_DATASETS_OFFLINE=1; "
             f"`--data demo` runs the built-in demo rows"

@@ -21,7 +21,7 @@ from typing import Any, Literal, Union
 from janus_eval.api import Metric, Sample
 from janus_eval.multiple_choice import LETTERS
 
-Variant = Literal["official", "lmms_eval"]
+Variant = Literal["official", "lmms_eval", "vlmevalkit"]
 Candidate = Union[str, float]
 MULTIPLE_CHOICE = "multiple-choice"
 
@@ -46,7 +46,9 @@ SUBJECT_DISCIPLINE: dict[str, str] = {
 
 # Seed of the random letter for unparsable multiple-choice answers: the official eval_utils calls
 # random.seed(42) at import; lmms-eval seeds Python's random with its `--seed` default, 0.
-FALLBACK_SEEDS: dict[Variant, int] = {"official": 42, "lmms_eval": 0}
+FALLBACK_SEEDS: dict[str, int] = {"official": 42, "lmms_eval": 0}
+# VLMEvalKit's pseudo-option for open questions (MMMU_preproc: A = the ground truth, B = this)
+OTHER_ANSWERS = "Other Answers"
 
 
 def subject_of(sample_id: str) -> str | None:
@@ -299,6 +301,10 @@ def score_response(
     `random_fallback`. Any other type is open: `pred` = the normalised candidate list. Official
     gold answers that are list literals are parsed; lmms-eval compares against the raw string.
     """
+    if variant == "vlmevalkit":
+        return _score_vlmevalkit(response, question_type, options, answer)
+    if variant == "lmms_eval":
+        response = response.strip()  # lmms-eval strips every generate_until output before process_results
     gold: str | list[str] = parse_gold(answer) if variant == "official" else answer
     if question_type == MULTIPLE_CHOICE:
         choice = parse_multi_choice(response, options, fallback_rng(variant, sample_id), variant)
@@ -316,6 +322,26 @@ def score_response(
         "pred": [_jsonable(candidate) for candidate in candidates],
         "random_fallback": False,
         "correct": eval_open(gold, candidates),
+    }
+
+
+def _score_vlmevalkit(response: str, question_type: str, options: Sequence[str], answer: str) -> dict[str, Any]:
+    """VLMEvalKit MMMU_DEV_VAL (the paper's recipe), exact-matching mode: `can_infer` over the options; an open
+    question becomes a two-option question after inference (MMMU_preproc: A = the ground truth, B = "Other
+    Answers", right answer A); no option inferred -> wrong (no LLM judge, no random letter)."""
+    from janus_eval.option_matching import infer_option
+
+    if question_type == MULTIPLE_CHOICE:
+        choices, target = dict(zip(option_letters(len(options)), options)), answer.strip()
+    else:
+        choices, target = {"A": answer, "B": OTHER_ANSWERS}, "A"
+    pred = infer_option(response, choices, rules="2024")
+    return {
+        "question_type": question_type,
+        "pred": pred,
+        "unmatched": pred is None,
+        "random_fallback": False,
+        "correct": pred == target,
     }
 
 

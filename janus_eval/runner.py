@@ -97,7 +97,7 @@ def build_tasks(config: RunConfig) -> list[Task]:
                 f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}" for err in exc.errors()
             )
             raise UserError(f"bad option for task {name!r}: {problems}") from None
-        tasks.append(task_cls(options, seed=config.seed))
+        tasks.append(task_cls(options, seed=config.seed, demo=config.data_mode == "demo"))
     return tasks
 
 
@@ -130,6 +130,8 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
             )
     # data first: a missing dataset should not cost the minutes of loading a 7B model
     data = {task.name: load_task_data(task, config.data_mode, config.data_dir) for task in tasks}
+    for task in tasks:  # scorer models too (detector, CLIP): missing weights fail before the model loads
+        task.scorer_info()
     if adapter is None:
         spec = config.model
         if context.world_size > 1 and spec.device in ("auto", "cuda"):
@@ -229,17 +231,24 @@ def generation_hash(task: Task, adapter: ModelAdapter, data: LoadedData, seed: i
     )
 
 
+def changed_options(task: Task, include_comparable: bool = True) -> dict[str, Any]:
+    """The task's options that differ from their defaults (optionally without those the published numbers allow)."""
+    defaults = task.Options().model_dump(mode="json")
+    return {
+        k: v
+        for k, v in task.options.model_dump(mode="json").items()
+        if v != defaults.get(k) and (include_comparable or k not in task.comparable_options)
+    }
+
+
 def comparability_notes(task: Task, limit: int | None, headline: float | None) -> list[str]:
     """Why this run's headline cannot be set against the published number (empty when it can)."""
     notes = []
+    if task.demo:
+        notes.append("--data demo: the built-in demo rows, not the benchmark")
     if limit is not None:
         notes.append(f"--limit {limit}: a subset of the benchmark")
-    defaults = task.Options().model_dump(mode="json")
-    changed = {
-        k: v
-        for k, v in task.options.model_dump(mode="json").items()
-        if v != defaults.get(k) and k not in task.comparable_options
-    }
+    changed = changed_options(task, include_comparable=False)
     if changed:
         notes.append("options differ from the published protocol: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
     if headline is None:
@@ -433,6 +442,12 @@ def run_task(
     notes: list[str] = []
     key = adapter.reference_key
     reference = task.published_numbers()
+    if key is not None and key not in reference and key in task.published:
+        changed = ", ".join(f"{k}={v}" for k, v in changed_options(task).items()) or "demo rows"
+        notes.append(
+            f"the published {task.headline} of {key} ({task.published[key]:g}) does not apply under these "
+            f"options ({changed}): they measure something else"
+        )
     if key is not None and key in reference:
         notes = comparability_notes(task, config.limit, headline_value)
         if notes:

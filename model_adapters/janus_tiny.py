@@ -8,14 +8,11 @@ builder version always produces byte-identical files.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from janus_eval.cache import cache_root
+from janus_eval.cache import cache_root, ensure_built, quiet_hf_progress
 
 if TYPE_CHECKING:
     from transformers import (
@@ -67,26 +64,7 @@ def ensure_tiny_checkpoint(cache_dir: Path | None = None) -> Path:
     The files are written to a temporary sibling folder that is renamed into place, so
     concurrent builders never see (or leave) a half-written checkpoint.
     """
-    target = tiny_checkpoint_dir(cache_dir)
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{TINY_DIR_NAME}-", dir=target.parent))
-    try:
-        build_tiny_checkpoint(staging)
-        # mkdtemp and the safetensors writer create owner-only files; a cache is meant to be shared.
-        for path in (staging, *staging.iterdir()):
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            # Another process renamed its copy first; both copies are identical, keep theirs.
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return ensure_built(tiny_checkpoint_dir(cache_dir), build_tiny_checkpoint)
 
 
 @dataclass(frozen=True)
@@ -112,7 +90,6 @@ def build_tiny_checkpoint(out_dir: Path, shape: TinyShape = TinyShape()) -> None
         JanusForConditionalGeneration,
         JanusProcessor,
     )
-    from transformers.utils import logging as hf_logging
 
     tokenizer = build_tokenizer()
     config = build_config(tokenizer, shape)
@@ -132,14 +109,9 @@ def build_tiny_checkpoint(out_dir: Path, shape: TinyShape = TinyShape()) -> None
         use_default_system_prompt=False,
         num_image_tokens=shape.num_image_tokens,
     )
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a "Writing model shards" bar for a 2 MB file is noise
-    try:
+    with quiet_hf_progress():  # a "Writing model shards" bar for a 2 MB file is noise
         model.save_pretrained(out_dir)
         processor.save_pretrained(out_dir)
-    finally:
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:

@@ -41,16 +41,18 @@ def match_strip_lower(prediction: str, answer: str) -> bool:
 
 
 def match_ignore_case_punctuation(prediction: str, answer: str) -> bool:
-    """lmms-eval `exact_match` with ignore_case and ignore_punctuation: lower-case, delete every
-    `string.punctuation` character, then compare exactly (surrounding whitespace is NOT stripped)."""
-    return prediction.lower().translate(_PUNCTUATION_TABLE) == answer.lower().translate(_PUNCTUATION_TABLE)
+    """lmms-eval GQA: the output is stripped (lmms-eval strips every generate_until output before its metrics),
+    then `exact_match` with ignore_case and ignore_punctuation: lower-case, delete every `string.punctuation`
+    character, compare exactly (the answer itself is not stripped)."""
+    return prediction.strip().lower().translate(_PUNCTUATION_TABLE) == answer.lower().translate(_PUNCTUATION_TABLE)
 
 
 MATCHERS = {
     "vlmevalkit": (match_strip_lower, "VLMEvalKit process_line(method='accuracy'): strip + lower-case, exact"),
     "lmms_eval": (
         match_ignore_case_punctuation,
-        "lmms-eval exact_match(ignore_case, ignore_punctuation): lower-case, punctuation deleted, exact, no strip",
+        "lmms-eval: output stripped, then exact_match(ignore_case, ignore_punctuation): lower-case, punctuation "
+        "deleted, exact",
     ),
 }
 
@@ -195,7 +197,8 @@ class GqaTask(Task):
                 "columns": list(source.columns),
                 "notes": (
                     "testdev-balanced questions (12,578 in GQA's release) joined to the images config on imageId; "
-                    "lmms-eval <= 0.7.2 reads lmms-lab/GQA, 0.7.3 lmms-lab-encoder/GQA"
+                    "lmms-eval <= 0.7.2 reads lmms-lab/GQA, 0.7.3 lmms-lab-encoder/GQA; VLMEvalKit replaced its "
+                    "GQA_TestDev_Balanced.tsv on 2024-12-29 ('fix gqa tsv', md5 fead7df2... -> 99b62f22...)"
                 ),
             },
             "prompt": {

@@ -1,7 +1,7 @@
 """MMBench v1.0, English dev split: single-image multiple-choice questions, each with rotated-option copies.
 
-The dev split has 4,329 rows: every question (index < 1e6) and its circular copies with the options rotated
-(index = k * 1e6 + question index). The Janus papers report MMBench_DEV_EN scored *without* circular
+The dev split has 4,329 rows (counted for the `cn` config; presumed the same for `en`): every question
+(index < 1e6) and its circular copies with the options rotated (index = k * 1e6 + question index). The Janus papers report MMBench_DEV_EN scored *without* circular
 evaluation (VLMEvalKit PR #541: "set circular=False in vlmeval/dataset/image_mcq.py"). With that flag
 VLMEvalKit's `evaluate` runs `mcq_vanilla_eval` over every row of the predictions file, and inference covers
 every row of the TSV, rotated copies included (the TSV holds them, as MMBench's maintainers say in
@@ -265,8 +265,9 @@ class MmbenchTask(Task):
         ]
 
     def resampling_unit(self, sample: Sample) -> str:
-        """Circular scoring judges a question by all its rotated copies: resample whole groups then."""
-        return f"group/{sample.meta['group']}" if self.options.circular else sample.id
+        """A question and its rotated copies share image and question (and circular scoring judges them
+        together): the bootstrap resamples whole groups."""
+        return f"group/{sample.meta['group']}"
 
     # ------------------------------------------------------------------------- requests
 
@@ -333,8 +334,8 @@ class MmbenchTask(Task):
                 **source.describe(),
                 "columns": list(source.columns),
                 "notes": (
-                    "4,329 rows: the questions (index < 1e6) and their circular copies with rotated options "
-                    "(index % 1e6 = the question); VLMEvalKit reads its own MMBench_DEV_EN.tsv (v1.0, not V11), "
+                    "4,329 rows (counted for cn, presumed for en): the questions (index < 1e6) and their circular "
+                    "copies with rotated options (index % 1e6 = the question); VLMEvalKit reads its own MMBench_DEV_EN.tsv (v1.0, not V11), "
                     "lmms-eval <= 0.7.2 lmms-lab/MMBench, 0.7.3 lmms-lab-encoder/MMBench"
                 ),
             },

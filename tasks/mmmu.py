@@ -59,7 +59,14 @@ _PARSING_DESCRIPTIONS: dict[str, str] = {
     "lmms_eval": (
         "lmms-eval 0.7.3: multiple choice = '(X)', else 'X ' (no leading space), else 'X.', else (> 5 words) "
         "option text; ties and fallback as official. Open = official parse_open_response with the full "
-        "candidate list (PR #1471), compared against the raw answer string (a list literal never matches)"
+        "candidate list (PR #1471), compared against the raw answer string (a list literal never matches); "
+        "the output is stripped first, as lmms-eval strips every generated text"
+    ),
+    "vlmevalkit": (
+        "VLMEvalKit MMMU_DEV_VAL in exact-matching mode (the papers' recipe, VLMEvalKit PR #541): multiple choice "
+        "= can_infer (as of Oct 2024) over the options; open = the pseudo-MCQ built after inference (MMMU_preproc: "
+        "A = the ground truth, B = 'Other Answers', right answer A), so a prediction containing the answer text "
+        "counts; no option inferred -> wrong ('unmatched' in the record), never random"
     ),
 }
 
@@ -70,8 +77,9 @@ class MmmuOptions(TaskOptions):
     prompt: Literal["paper", "lmms_eval"] = Field(
         default="paper", description="prompt and image layout: VLMEvalKit Janus (images first) or lmms-eval's"
     )
-    parsing: Literal["official", "lmms_eval"] = Field(
-        default="official", description="answer parsing: MMMU eval_utils rules or lmms-eval 0.7.3's variant"
+    parsing: Literal["official", "lmms_eval", "vlmevalkit"] = Field(
+        default="official",
+        description="answer parsing: MMMU eval_utils rules, lmms-eval 0.7.3's variant, or VLMEvalKit's (the paper's)",
     )
     max_new_tokens: int = Field(
         default=512, ge=1, description="generation budget (VLMEvalKit's Janus value at paper time; lmms-eval: 128)"
@@ -176,7 +184,14 @@ class MmmuTask(Task):
         "thread; for JanusFlow and Janus-Pro UNVERIFIED)"
     )
 
+    # VLMEvalKit's scoring (the papers') and the official MMMU scorer both measure the published quantity
+    comparable_options = frozenset({"parsing"})
+
     options: MmmuOptions
+
+    def published_numbers(self) -> dict[str, float]:
+        """lmms-eval's parsing compares open answers with the raw answer string: not the papers' scoring."""
+        return {} if self.options.parsing == "lmms_eval" else dict(self.published)
 
     @property
     def headline(self) -> str:
@@ -321,7 +336,8 @@ class MmmuTask(Task):
                     "900 validation questions (30 subjects x 30), 1-7 images each; options are a Python list "
                     "literal in a string; 3 open answers are list literals (several accepted answers); "
                     "lmms-eval <= 0.7.2 reads lmms-lab/MMMU, 0.7.3 lmms-lab-encoder/MMMU; the paper's VLMEvalKit "
-                    "reads its own MMMU_DEV_VAL.tsv (dev + validation; the papers report validation)"
+                    "reads its own MMMU_DEV_VAL.tsv (dev + validation; the papers report validation), replaced on "
+                    "2024-12-30 (md5 521afc0f... -> 585e8ad7...), after Janus-1.3B's numbers"
                 ),
             },
             "prompt": {
@@ -343,6 +359,8 @@ class MmmuTask(Task):
                 "random_fallback": (
                     f"an unparsable multiple-choice answer gets a letter drawn from random.Random seeded by "
                     f"({FALLBACK_SEEDS[self.options.parsing]}, sample id); recorded as random_fallback"
+                    if self.options.parsing in FALLBACK_SEEDS
+                    else "none: an answer with no inferable option is wrong"
                 ),
             },
             "metrics": {
@@ -355,9 +373,10 @@ class MmmuTask(Task):
             },
             "deviations": [
                 (
-                    "scoring follows the official MMMU eval_utils rules, as the issue asks; the paper's VLMEvalKit "
-                    "scores multiple choice with its own matcher (can_infer, optional LLM judge) and open questions "
-                    "as a pseudo-MCQ built after inference (MMMU_preproc: A = ground truth, B = 'Other Answers')"
+                    "by default scoring follows the official MMMU eval_utils rules (the benchmark's own scorer); "
+                    "the papers' VLMEvalKit run scored multiple choice with can_infer (plus an LLM judge for "
+                    "unmatched answers) and open questions as a pseudo-MCQ (A = ground truth, B = 'Other Answers'): "
+                    "parsing=vlmevalkit reproduces that without the judge; the two can differ by a few points"
                 ),
                 (
                     "the random fallback letter is drawn per sample (seed, sample id); the official script draws "

@@ -194,8 +194,10 @@ def test_unreadable_image_is_a_failed_sample_not_a_crash(tmp_path: Path, capsys:
 def test_published_number_and_delta_only_for_comparable_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     saved = tmp_path / "perfect.jsonl"  # the demo rows alternate a true and a false question per image
     saved.write_text("".join(json.dumps({"row": row, "output": ["Yes", "No"][row % 2]}) + "\n" for row in range(28)))
-    base = ["--model", "predictions", "--published-as", "janus-pro-7b", "--tasks", "mme", "--data", "demo",
-            "--output-dir", str(tmp_path), "--no-progress"]  # fmt: skip
+    # the demo rows as a local copy of the benchmark (the built-in demo rows themselves are never compared)
+    write_parquet(demo_rows("mme"), tmp_path / "data" / "mme")
+    base = ["--model", "predictions", "--published-as", "janus-pro-7b", "--tasks", "mme", "--data-dir",
+            str(tmp_path / "data"), "--output-dir", str(tmp_path), "--no-progress"]  # fmt: skip
     code, out, err = run_cli([*base, "--model-args", f"path={saved},label=full"], capsys)
     assert code == 0, err
     result = read_json(tmp_path / "full" / "mme.json")
@@ -218,6 +220,12 @@ def test_published_number_and_delta_only_for_comparable_runs(tmp_path: Path, cap
 
     code, _, err = run_cli([*base[:3], "janus-pro7b", *base[4:], "--model-args", f"path={saved}"], capsys)
     assert code == 2 and "has no published numbers; known: janus-1.3b" in err
+
+    demo = [*base[:6], "--data", "demo", "--output-dir", str(tmp_path / "demo"), "--no-progress"]
+    code, _, err = run_cli([*demo, "--model-args", f"path={saved}"], capsys)
+    assert code == 0, err
+    on_demo = read_json(tmp_path / "demo" / "predictions" / "mme.json")
+    assert on_demo["published"] is None and any("--data demo" in note for note in on_demo["notes"])
 
 
 def test_results_do_not_depend_on_batch_size(tmp_path: Path, adapter: Any) -> None:

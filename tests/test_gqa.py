@@ -19,7 +19,7 @@ from tests.helpers import read_json, read_jsonl, run_cli, write_parquet
     ("prediction", "answer", "strip_lower", "lmms_eval"),
     [
         ("Red", "red", True, True),
-        ("  red\n", "red", True, False),  # lmms-eval does not strip whitespace
+        ("  red\n", "red", True, True),  # lmms-eval strips generated text before its metric
         ("red.", "red", False, True),  # VLMEvalKit keeps punctuation
         ("t-shirt", "t-shirt", True, True),
         ("tshirt", "t-shirt", False, True),  # punctuation deleted on both sides

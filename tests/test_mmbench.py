@@ -183,11 +183,11 @@ def test_rows_that_cannot_be_scored_are_errors() -> None:
             MmbenchTask().samples([make_row(bad_index)])  # type: ignore[arg-type]
 
 
-def test_resampling_unit_is_the_group_only_when_circular() -> None:
-    rows = rotated_group(3, options=("cat", "dog"))
-    plain, circular = MmbenchTask(), MmbenchTask(MmbenchOptions(circular=True))
-    assert [plain.resampling_unit(s) for s in plain.samples(rows)] == ["3", "1000003"]
-    assert {circular.resampling_unit(s) for s in circular.samples(rows)} == {"group/3"}
+def test_rotated_copies_are_resampled_together() -> None:
+    """The copies share image and question, so the bootstrap draws whole groups, circular or not."""
+    rows = rotated_group(3, options=("cat", "dog")) + rotated_group(4, options=("red", "blue"))
+    for task in (MmbenchTask(), MmbenchTask(MmbenchOptions(circular=True))):
+        assert [task.resampling_unit(s) for s in task.samples(rows)] == ["group/3", "group/3", "group/4", "group/4"]
 
 
 # ----------------------------------------------------------------------------- scoring

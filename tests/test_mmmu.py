@@ -418,3 +418,47 @@ def test_protocol_card_and_published_numbers() -> None:
     sample = MmmuTask().samples([make_row("validation_Geography_4")])[0]
     assert MmmuTask().resampling_stratum(sample) == "Geography"
 
+
+
+# ----------------------------------------------------------------------------- VLMEvalKit scoring, lmms-eval strip
+
+
+@pytest.mark.parametrize(
+    ("response", "pred", "correct"),
+    [
+        ("B", "B", True),
+        ("The answer is (B).", "B", True),
+        ("blue", "B", True),  # the one option text found in the answer
+        ("I cannot tell", None, False),  # nothing inferable: wrong, never random
+        ("A or B", None, False),  # two letters: nothing inferred
+    ],
+)
+def test_vlmevalkit_multiple_choice(response: str, pred: str | None, correct: bool) -> None:
+    score = score_response(response, sample_id="validation_Art_1", question_type="multiple-choice",
+                           options=["red", "blue", "green"], answer="B", variant="vlmevalkit")
+    assert (score["pred"], score["correct"], score["unmatched"], score["random_fallback"]) == (
+        pred, correct, pred is None, False)
+
+
+@pytest.mark.parametrize(
+    ("response", "correct"),
+    [
+        ("12", True),  # pseudo-MCQ: the gold text "12" is option A's text and occurs in the answer
+        ("The value is 12 units", True),
+        ("120", True),  # substring match: VLMEvalKit's pseudo-MCQ counts it (official eval_open would not)
+        ("7", False),
+        ("A", True),  # a bare letter picks the pseudo-option
+        ("B", False),
+    ],
+)
+def test_vlmevalkit_open_questions_are_a_pseudo_mcq(response: str, correct: bool) -> None:
+    score = score_response(response, sample_id="validation_Math_1", question_type="open", options=[],
+                           answer="12", variant="vlmevalkit")
+    assert score["correct"] is correct
+
+
+def test_lmms_eval_strips_the_output_before_parsing() -> None:
+    for response in ("A\n", " A\t"):
+        score = score_response(response, sample_id="validation_Art_1", question_type="multiple-choice",
+                               options=["red", "blue"], answer="A", variant="lmms_eval")
+        assert (score["pred"], score["random_fallback"]) == ("A", False)

@@ -63,3 +63,16 @@ def test_cli_run_results_leaderboard_and_replay(tmp_path: Path, capsys: pytest.C
         original = read_json(tmp_path / "run" / "janus-tiny" / f"{task}.json")
         replayed = read_json(tmp_path / "replay" / "predictions" / f"{task}.json")
         assert replayed["metrics"] == original["metrics"], task
+
+    # a published model's saved outputs: demo rows are never set against the paper, and a variant that measures
+    # something else (circular MMBench) says why it has no published number
+    code, _, err = run_cli([*replay, "--tasks", "mmbench,seed_bench", "--data", "demo", "--no-progress",
+                            "--task-option", "mmbench.max_new_tokens=5", "--task-option", "seed_bench.max_new_tokens=5",
+                            "--task-option", "mmbench.circular=true", "--published-as", "janus-pro-7b",
+                            "--output-dir", str(tmp_path / "published")], capsys)
+    assert code == 0, err
+    mmbench = read_json(tmp_path / "published" / "predictions" / "mmbench.json")
+    seed = read_json(tmp_path / "published" / "predictions" / "seed_bench.json")
+    assert mmbench["published"] is None and seed["published"] is None
+    assert any("79.2" in n and "does not apply" in n and "circular=True" in n for n in mmbench["notes"])
+    assert any("--data demo" in n for n in seed["notes"])
