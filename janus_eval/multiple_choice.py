@@ -19,14 +19,23 @@ MCQ_SUFFIX = "\nAnswer with the option's letter from the given choices directly.
 OPEN_SUFFIX = "Answer the question directly. "
 
 
+# The strings pandas' read_csv turns into NaN by default. VLMEvalKit reads its benchmark TSVs that way, so
+# in the paper protocol an option or hint that is literally "None", "NA", "null", ... counts as absent
+# (reproduced on purpose: those prompts lacked them).
+PANDAS_NA_STRINGS: frozenset[str] = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+    "NULL", "NaN", "None", "n/a", "nan", "null",
+})  # fmt: skip
+
+
 def is_missing(value: Any) -> bool:
-    """True for the values a dataset uses for "no value": None, NaN, and the strings "nan" / "" that
-    pandas round trips leave in the lmms-lab parquet files."""
+    """True for "no value": None, NaN, blank strings, and the strings pandas reads as NaN (`PANDAS_NA_STRINGS`,
+    as VLMEvalKit's TSV loading does; they include the "nan" that pandas round trips leave in parquet files)."""
     if value is None:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    return isinstance(value, str) and value.strip().lower() in ("", "nan")
+    return isinstance(value, str) and (not value.strip() or value in PANDAS_NA_STRINGS)
 
 
 def present_options(row: Mapping[str, Any], letters: str = LETTERS) -> dict[str, str]:

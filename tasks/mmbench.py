@@ -345,7 +345,10 @@ class MmbenchTask(Task):
                 "messages_with_hint": [{"role": "user", "content": ["<image>", template[0]]}],
                 "messages_without_hint": [{"role": "user", "content": ["<image>", template[1]]}],
                 "options_listed": "the present options A, B, C, D in order (missing ones skipped)",
-                "hint": "absent when the hint is None, NaN, '' or the string 'nan'",
+                "hint": (
+                    "absent when None, NaN, blank or a string pandas reads as NaN ('nan', 'None', 'NA', ...), as "
+                    "VLMEvalKit's TSV loading makes it; options likewise"
+                ),
                 "roles_note": (
                     "one user turn, no system message (the paper's system prompt is empty); the adapter renders "
                     "roles and the image placeholder (Janus 'deepseek' template)"
@@ -402,8 +405,8 @@ class MmbenchTask(Task):
             )
         if self.options.extraction.startswith("lmms_eval"):
             deviations.append(
-                "lmms-eval builds choices with pd.isna, so an option stored as the string 'nan' would be an option "
-                "there; here it is absent"
+                "lmms-eval builds choices with pd.isna on the parquet strings, so an option stored as the string "
+                "'nan' or 'None' would be an option there; here it is absent (VLMEvalKit's reading)"
             )
         if self.options.unmatched == "random":
             deviations.append(
