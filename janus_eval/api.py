@@ -354,6 +354,15 @@ class Task(ABC):
     def score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
         """Scores one output (None = the sample failed); JSON-serialisable."""
 
+    def image_generation_key(self) -> dict[str, Any]:
+        """The options that change generated images. Besides model, data and seed, they decide whether the
+        images in `<task>_images/` belong to this run (see the runner); by default every option does."""
+        return self.options.model_dump(mode="json")
+
+    def result_notes(self, metrics: Mapping[str, float | None]) -> list[str]:
+        """Warnings for the result file about how to read its numbers (e.g. a mean over only some categories)."""
+        return []
+
     def image_folder_files(self, sample: Sample) -> dict[str, str]:
         """Extra text files written next to a sample's images (`<task>_images/<index>/<name>`); GenEval's
         official evaluator reads the prompt's metadata from `metadata.jsonl` there."""

@@ -87,6 +87,8 @@ class TaskResult(BaseModel):
     data: dict[str, Any]
     counts: SampleCounts
     samples_file: str
+    # generated images (GenEval's folder layout), relative to the output folder; None for text tasks
+    images_dir: str | None = None
     manifest: Manifest
 
 

@@ -6,6 +6,7 @@ see the small types of `janus_eval.api`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -241,7 +242,7 @@ def changed_options(task: Task, include_comparable: bool = True) -> dict[str, An
     }
 
 
-def comparability_notes(task: Task, limit: int | None, headline: float | None) -> list[str]:
+def comparability_notes(task: Task, limit: int | None, headline: float | None, failed: int = 0) -> list[str]:
     """Why this run's headline cannot be set against the published number (empty when it can)."""
     notes = []
     if task.demo:
@@ -251,6 +252,8 @@ def comparability_notes(task: Task, limit: int | None, headline: float | None) -
     changed = changed_options(task, include_comparable=False)
     if changed:
         notes.append("options differ from the published protocol: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+    if failed:
+        notes.append(f"{failed} sample(s) failed")
     if headline is None:
         notes.append(f"no {task.headline} on these samples")
     return notes
@@ -272,8 +275,45 @@ def _output_to_json(output: Output, sample: Sample, images_dir: Path, task: Task
             image.save(path, format="PNG")
             paths.append(str(path.relative_to(images_dir.parent)))
             digests.append(file_sha256(path))
+        for stale in folder.glob("*.png"):  # an earlier attempt's extra images must not be scored with these
+            if str(stale.relative_to(images_dir.parent)) not in paths:
+                stale.unlink()
         return paths, digests
     raise TypeError(f"unknown output type {type(output).__name__}")
+
+
+IMAGES_MARKER = ".janus-eval-images.json"
+
+
+def claim_images_dir(images_dir: Path, key: str) -> None:
+    """Makes `images_dir` hold only images of the generation configuration `key`.
+
+    The folder is GenEval's official layout, which an evaluator scores as a whole: images of another
+    configuration (model, data, seed or generation options) are moved aside to `<dir>.<key12>`, and
+    moved back when that configuration runs again, so its recorded outputs stay valid.
+    """
+    marker = images_dir / IMAGES_MARKER
+    current = None
+    if marker.is_file():
+        try:
+            current = json.loads(marker.read_text(encoding="utf-8")).get("key")
+        except (OSError, ValueError):
+            current = None
+    if current == key:
+        return
+    if images_dir.exists() and any(images_dir.iterdir()):
+        aside = images_dir.with_name(f"{images_dir.name}.{(current or 'unmarked')[:12]}")
+        counter = 1
+        while aside.exists():
+            aside = images_dir.with_name(f"{images_dir.name}.{(current or 'unmarked')[:12]}.{counter}")
+            counter += 1
+        images_dir.rename(aside)
+        log.info("moved the images of another generation configuration aside to %s", aside)
+    earlier = images_dir.with_name(f"{images_dir.name}.{key[:12]}")
+    if earlier.is_dir() and not images_dir.exists():
+        earlier.rename(images_dir)
+    images_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"key": key}) + "\n", encoding="utf-8")
 
 
 def _recorded_output(record: SampleRecord, request: Request, model_dir: Path) -> Output | None:
@@ -331,6 +371,7 @@ def run_task(
         raise UserError(f"task {task.name!r} has no samples in {data.location} under its options")
 
     digest = config_hash(task, adapter, data, config.seed)
+    generation_digest = generation_hash(task, adapter, data, config.seed)
     model_dir = config.output_dir / adapter.label
     samples_path = model_dir / f"{task.name}.samples.jsonl"
     images_dir = model_dir / f"{task.name}_images"
@@ -338,12 +379,13 @@ def run_task(
     if context.is_main:
         store.consolidate()  # records left by the ranks of an interrupted data-parallel run
         store.load(config.resume)
+        if task.request_kind == "image":
+            claim_images_dir(images_dir, hash_json({"generation": generation_digest, "options": task.image_generation_key()}))
     context.barrier()
     records = store.read()
     todo = [s for s in samples if s.id not in records or records[s.id].failed]
     resumed = len(samples) - len(todo)
     todo = todo[context.rank :: context.world_size]
-    generation_digest = generation_hash(task, adapter, data, config.seed)
     # outputs recorded under another scoring configuration: scored again instead of generated again
     earlier = store.reusable_outputs(generation_digest) if config.resume and todo else {}
     generation_seconds, generated, rescored = 0.0, 0, 0
@@ -449,7 +491,7 @@ def run_task(
             f"options ({changed}): they measure something else"
         )
     if key is not None and key in reference:
-        notes = comparability_notes(task, config.limit, headline_value)
+        notes = comparability_notes(task, config.limit, headline_value, failed)
         if notes:
             notes.insert(0, f"not compared with the published {task.headline} of {key} ({reference[key]:g})")
         else:
@@ -458,8 +500,11 @@ def run_task(
             published = Published(
                 model=key, value=value, delta=round(headline_value - value, 6), source=task.published_source
             )
-    if failed == len(samples):
-        notes.append(f"every sample failed (first error: {records[samples[0].id].error})")
+    first_failure = next((records[s.id] for s in samples if records[s.id].failed), None)
+    if first_failure is not None:
+        what = "every sample" if failed == len(samples) else f"{failed} of {len(samples)} samples"
+        notes.append(f"{what} failed (first error: {first_failure.error}); see the samples file")
+    notes.extend(task.result_notes(metrics))
     identity = adapter.identity()
     finished = datetime.now(timezone.utc)
     return TaskResult(
@@ -483,6 +528,7 @@ def run_task(
             rescored=rescored,
         ),
         samples_file=str(samples_path.relative_to(config.output_dir)),
+        images_dir=str(images_dir.relative_to(config.output_dir)) if task.request_kind == "image" else None,
         manifest=Manifest(
             config_hash=digest,
             seed=config.seed,

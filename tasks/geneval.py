@@ -105,8 +105,11 @@ def parse_metadata_lines(text: str, where: str) -> list[dict[str, Any]]:
 
 
 def _scorer_device(option: str) -> str:
+    """The scorers' device: the local GPU of this process under `auto`, else the option (checked to exist)."""
     if option != "auto":
-        return option
+        from janus_eval.scorers.detector import check_device
+
+        return check_device(option)
     import torch
 
     if torch.cuda.is_available():
@@ -210,6 +213,32 @@ class GenEvalTask(Task):
             temperature=self.options.temperature,
         )
 
+    def image_generation_key(self) -> dict[str, Any]:
+        """Only these options change the images; the scorer options do not (changing them rescores the folder)."""
+        options = self.options
+        return {"images_per_prompt": options.images_per_prompt, "cfg_weight": options.cfg_weight,
+                "temperature": options.temperature}  # fmt: skip
+
+    def result_notes(self, metrics: Mapping[str, float | None]) -> list[str]:
+        """How far the overall and the scorers are from the published protocol."""
+        notes = []
+        missing = [tag for tag in TASK_TAGS if metrics.get(tag) is None]
+        if missing and len(missing) < len(TASK_TAGS):
+            notes.append(
+                f"overall is the mean of {len(TASK_TAGS) - len(missing)} of the 6 GenEval tasks (no images of "
+                f"{', '.join(missing)}), as GenEval's summary computes it; the papers' Overall covers all 6"
+            )
+        if self.detector_name == "mask2former":
+            notes.append(
+                "scored with transformers' Mask2Former (Detectron2-trained Swin-S COCO weights), not GenEval's mmdet "
+                "checkpoint; the difference is unmeasured (geneval.detector=mmdet for the official detector)"
+            )
+        if self.options.detector_weights is not None and self.detector_name != "tiny":
+            notes.append(f"detector weights {self.options.detector_weights!r}: comparable only if they are the default's")
+        if self.clip_weights not in (None, "openai"):
+            notes.append(f"CLIP weights {self.clip_weights!r}: comparable only if they are OpenAI's ViT-L-14 weights")
+        return notes
+
     def image_folder_files(self, sample: Sample) -> dict[str, str]:
         """The official layout's `metadata.jsonl`: the prompt's metadata line (one JSON object)."""
         return {"metadata.jsonl": json.dumps(dict(sample.row)) + "\n"}
@@ -222,14 +251,21 @@ class GenEvalTask(Task):
             from janus_eval.scorers.color_classifier import build_color_classifier
             from janus_eval.scorers.detector import build_detector
 
+            if self.options.detector == "auto" and self.demo and self.options.detector_weights is not None:
+                raise UserError(
+                    "on the built-in demo rows geneval.detector=auto uses the tiny random detector; set "
+                    "--task-option geneval.detector=mask2former (or mmdet) to use geneval.detector_weights"
+                )
             device = _scorer_device(self.options.scorer_device)
-            self._detector = build_detector(self.detector_name, self.options.detector_weights, device)
+            batch = self.options.scorer_batch_size
+            self._detector = build_detector(self.detector_name, self.options.detector_weights, device, batch_size=batch)
             self._classifier = build_color_classifier(
                 self.clip_model,
                 self.clip_weights,
                 device,
                 bgcolor=self.options.bgcolor,
                 crop=self.options.crop,
+                batch_size=batch,
             )
         return self._detector, self._classifier
 
@@ -335,6 +371,16 @@ class GenEvalTask(Task):
                     "defaults follow Janus' generation_inference.py (CFG 5, temperature 1) and GenEval (4 images)"
                 ),
                 "no prompt rewriting (none is mentioned by the Janus papers)",
+                (
+                    "decoded pixels are rounded to uint8; DeepSeek's generation_inference.py truncates (at most one "
+                    "grey level apart)"
+                ),
+                (
+                    "detector=mask2former resizes inputs with PIL/torchvision bilinear, mmdet with cv2 bilinear "
+                    "(about one grey level apart when upscaling)"
+                ),
+                "a sample whose generation failed has no images: it is left out of every score, as a missing folder "
+                "is by GenEval's summary",
             ],
             "options": options.model_dump(),
         }

@@ -98,6 +98,20 @@ def test_max_objects_keeps_the_most_confident() -> None:
     assert scores(three, "cup") == pytest.approx([0.59, 0.58, 0.57])
 
 
+def test_equal_scores_put_the_later_detection_first_like_the_official_argsort() -> None:
+    # official: np.argsort([.5, .7, .5, .5]) = [0, 2, 3, 1] (ascending, stable on short arrays), reversed
+    # = [1, 3, 2, 0]: among the three 0.5s the last comes first
+    a, b, c, d = det(0, 0, 9, 9, 0.5), det(1, 1, 9, 9, 0.7), det(2, 2, 9, 9, 0.5), det(3, 3, 9, 9, 0.5)
+    raw = {"dog": [a, b, c, d]}
+    assert np.argsort(np.array([0.5, 0.7, 0.5, 0.5], dtype=np.float32), kind="stable")[::-1].tolist() == [1, 3, 2, 0]
+    assert select_objects(raw, "two_object", RULES)["dog"] == [b, d, c, a]
+    assert select_objects(raw, "two_object", GenEvalRules(max_objects=2))["dog"] == [b, d]
+    # scores equal in float32 (as in mmdet's arrays) tie even when the Python floats differ
+    e, f = det(0, 0, 9, 9, 0.6), det(5, 5, 9, 9, 0.6 + 1e-9)
+    assert f.score > e.score and np.float32(f.score) == np.float32(e.score)
+    assert select_objects({"cat": [f, e]}, "colors", RULES)["cat"] == [e, f]
+
+
 def test_iou_uses_inclusive_pixel_corners() -> None:
     # (0,0,9,9) and (5,0,14,9): areas (9-0+1)*(9-0+1) = 100 each, overlap (9-5+1)*10 = 50, union 150 -> 1/3
     # (without the +1: 36 / (81 + 81 - 36) = 0.2857)

@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -213,7 +214,7 @@ def test_tiny_detector_is_batch_independent(tiny_detector: dt.Detector) -> None:
 
 
 def test_tiny_random_detector_passes_genevals_threshold_sometimes(tiny_detector: dt.Detector) -> None:
-    # the demo needs some detections above 0.3 to exercise the colour and position rules
+    # the demo needs some detections above 0.3 to reach the colour check
     detections = tiny_detector.detect([drawn_image(96, 64)])[0]
     assert max(d.score for found in detections.values() for d in found) > 0.3
 
@@ -356,3 +357,170 @@ def test_colour_classifier_decides_by_argmax_and_is_batch_independent(tiny_clip:
     info = tiny_clip.describe()
     assert info["precision"] == "fp32" and info["bgcolor"] == "#999" and info["crop"] is True
     assert info["weights_sha256"] == file_sha256(ts.tiny_clip_dir() / ts.TINY_CLIP_WEIGHTS)
+
+
+# ----------------------------------------------------------------------------- OpenAI's TorchScript CLIP file
+
+
+class _OpenAIArchive(torch.nn.Module):
+    """A CLIP's tensors under OpenAI's key names, plus the three integer buffers OpenAI's archives carry."""
+
+    def __init__(self, clip: torch.nn.Module) -> None:
+        super().__init__()
+        for name, child in clip.named_children():
+            self.add_module(name, child)
+        for name, parameter in clip.named_parameters(recurse=False):
+            self.register_parameter(name, parameter)
+        config = ts.TINY_CLIP_CONFIG
+        self.register_buffer("input_resolution", torch.tensor(config["vision_cfg"]["image_size"]))
+        self.register_buffer("context_length", torch.tensor(config["text_cfg"]["context_length"]))
+        self.register_buffer("vocab_size", torch.tensor(config["text_cfg"]["vocab_size"]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 1
+
+
+def _register_config(folder: Path, name: str, **changes: object) -> str:
+    import open_clip
+
+    config = {**ts.TINY_CLIP_CONFIG, **changes}
+    config = {key: value for key, value in config.items() if value is not None}
+    (folder / f"{name}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(folder / f"{name}.json")
+    return name
+
+
+@pytest.fixture(scope="module")
+def openai_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A tiny CLIP saved as OpenAI's clip package saves ViT-L-14.pt (TorchScript, fp16), and its fp32 values."""
+    from open_clip.model import CLIP
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        clip = CLIP(**ts.TINY_CLIP_CONFIG).eval()
+    values = {name: tensor.half().float() for name, tensor in clip.state_dict().items()}
+    path = tmp_path_factory.mktemp("openai-clip") / "ViT-tiny.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated; OpenAI's files use it
+        traced = torch.jit.trace(_OpenAIArchive(clip), torch.zeros(1))
+        for parameter in traced.parameters():
+            parameter.data = parameter.data.half()
+        torch.jit.save(traced, str(path))
+    return path, values
+
+
+def test_openai_torchscript_weights_load_with_quick_gelu(
+    openai_archive: tuple[Path, dict[str, torch.Tensor]], tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    from open_clip.model import CLIP
+
+    path, values = openai_archive
+    # an architecture whose config says GELU: OpenAI weights must still get QuickGELU, as load_openai_model gave
+    arch = _register_config(tmp_path, "janus-eval-test-gelu-clip", quick_gelu=None)
+    classifier = cc.ColorClassifier(arch, str(path), "cpu")
+    assert not [w for w in recwarn if "TorchScript" in str(w.message) or "jit.load" in str(w.message)]
+
+    reference = CLIP(**ts.TINY_CLIP_CONFIG).eval()  # QuickGELU
+    reference.load_state_dict(values)
+    plain_gelu = CLIP(**{**ts.TINY_CLIP_CONFIG, "quick_gelu": False}).eval()
+    plain_gelu.load_state_dict(values)
+    pixels = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    tokens = classifier.tokenizer(["a photo of a red car", "a photo of a blue object"])
+    with torch.no_grad():
+        for encode in ("encode_image", "encode_text"):
+            argument = pixels if encode == "encode_image" else tokens
+            loaded = getattr(classifier.model, encode)(argument)
+            torch.testing.assert_close(loaded, getattr(reference, encode)(argument), rtol=0, atol=0)
+            assert not torch.allclose(loaded, getattr(plain_gelu, encode)(argument), atol=1e-4)
+    info = classifier.describe()
+    assert info["weights_format"].startswith("TorchScript archive") and info["quick_gelu"] is True
+    assert info["weights_file"] == str(path) and info["weights_sha256"] == file_sha256(path)
+
+
+def test_torchscript_archives_are_told_from_state_dicts(
+    openai_archive: tuple[Path, dict[str, torch.Tensor]], tmp_path: Path
+) -> None:
+    path, values = openai_archive
+    pickled = tmp_path / "state_dict.pt"
+    torch.save(values, pickled)
+    assert cc.is_torchscript_archive(path)
+    assert not cc.is_torchscript_archive(pickled)
+    assert not cc.is_torchscript_archive(ts.ensure_tiny_clip() / ts.TINY_CLIP_WEIGHTS)
+    # a plain state dict still goes through open_clip's weights_only loader
+    classifier = cc.ColorClassifier(ts.register_tiny_clip()[0], str(pickled), "cpu")
+    assert classifier.describe()["weights_format"] == "state dict"
+    torch.testing.assert_close(classifier.model.state_dict()["text_projection"], values["text_projection"])
+
+
+def test_clip_file_of_another_architecture_is_a_user_error(
+    openai_archive: tuple[Path, dict[str, torch.Tensor]], tmp_path: Path
+) -> None:
+    path, _ = openai_archive
+    arch = _register_config(tmp_path, "janus-eval-test-narrow-clip", embed_dim=16)
+    with pytest.raises(
+        UserError, match="into open_clip's janus-eval-test-narrow-clip \\(its tensors do not fit"
+    ) as caught:
+        cc.ColorClassifier(arch, str(path), "cpu")
+    assert "timm/vit_large_patch14_clip_224.openai" in str(caught.value) and "\n" not in str(caught.value)
+    garbage = tmp_path / "clip.pt"
+    garbage.write_text("not a checkpoint")
+    with pytest.raises(UserError, match="Cannot load the CLIP weights file"):
+        cc.ColorClassifier(ts.register_tiny_clip()[0], str(garbage), "cpu")
+
+
+def test_unknown_clip_architecture_lists_known_ones() -> None:
+    import open_clip
+
+    with pytest.raises(UserError, match="Unknown CLIP architecture 'ViT-X'") as caught:
+        cc.build_color_classifier("ViT-X", device="cpu")
+    message = str(caught.value)
+    assert "ViT-L-14" in message and open_clip.list_models()[0] in message and "neither" not in message
+
+
+# ----------------------------------------------------------------------------- devices and batch sizes
+
+
+def test_check_device_rejects_devices_this_machine_lacks() -> None:
+    assert dt.check_device("cpu") == "cpu"
+    with pytest.raises(UserError, match="'tpu' is not a torch device"):
+        dt.check_device("tpu")
+    with pytest.raises(UserError, match="'cuda:99' is not available on this machine; available: cpu"):
+        dt.check_device("cuda:99")
+    with pytest.raises(UserError, match="'cuda:99' is not available"):
+        dt.build_detector("tiny", None, "cuda:99")
+    with pytest.raises(UserError, match="'tpu' is not a torch device"):
+        cc.build_color_classifier("tiny", device="tpu")
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: object, method: str) -> list[int]:
+    sizes: list[int] = []
+    original = getattr(owner, method)
+
+    def counted(*args: torch.Tensor, **kwargs: torch.Tensor) -> object:
+        batch = args[0] if args else next(iter(kwargs.values()))
+        sizes.append(int(batch.shape[0]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, method, counted)
+    return sizes
+
+
+def test_scorer_batch_size_reaches_the_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert dt.build_detector("tiny", None, "cpu", scale=SMALL_SCALE).describe()["batch_size"] == 8
+    assert cc.build_color_classifier("tiny", device="cpu").describe()["batch_size"] == 16
+    with pytest.raises(UserError, match="batch size must be at least 1"):
+        dt.build_detector("tiny", None, "cpu", batch_size=0)
+    with pytest.raises(UserError, match="batch size must be at least 1"):
+        cc.build_color_classifier("tiny", device="cpu", batch_size=0)
+
+    detector = dt.build_detector("tiny", None, "cpu", scale=SMALL_SCALE, batch_size=2)
+    assert isinstance(detector, dt.Mask2FormerDetector) and detector.describe()["batch_size"] == 2
+    passes = _count_calls(monkeypatch, detector.model, "forward")
+    detector.detect([drawn_image(40, 30, colour) for colour in ("red", "green", "blue", "black", "purple")])
+    assert passes == [2, 2, 1]
+
+    classifier = cc.build_color_classifier("tiny", device="cpu", batch_size=3)
+    image, detection = _object()
+    crops = _count_calls(monkeypatch, classifier.model, "encode_image")
+    classifier.classify([(image, detection, "apple")] * 7)
+    assert crops == [3, 3, 1] and classifier.describe()["batch_size"] == 3

@@ -228,3 +228,40 @@ def test_geneval_import_summarises_an_official_results_file(tmp_path: Path, caps
     results.write_text("not json\n")
     code, _, err = run_cli(["geneval-import", str(results)], capsys)
     assert code == 2 and "results.jsonl:1" in err
+
+
+def test_failed_generations_are_left_out_of_every_score() -> None:
+    from janus_eval.scorers.geneval_summary import GenEvalMetric
+
+    task = GenEvalTask(demo=True)
+    samples = task.samples(task.demo_rows())
+    metric = GenEvalMetric()
+    metric.update(samples[0], {"images": [{"correct": True}, {"correct": False}]})
+    metric.update(samples[1], {"images": []})  # its generation failed
+    result = metric.compute()
+    assert result["single_object"] == 0.5 and result["correct_prompts"] == 1.0 and result["correct_images"] == 0.5
+
+
+def test_result_notes_say_how_to_read_the_numbers() -> None:
+    partial = {"single_object": 0.5, "two_object": 0.25, "counting": None, "colors": None, "position": None,
+               "color_attr": None}
+    notes = GenEvalTask().result_notes(partial)
+    assert any("mean of 2 of the 6" in n and "counting, colors, position, color_attr" in n for n in notes)
+    assert any("transformers' Mask2Former" in n for n in notes)  # the default detector is not the official one
+    official = GenEvalTask(GenEvalOptions(detector="mmdet"))
+    assert official.result_notes({tag: 0.5 for tag in partial}) == []
+    other_clip = GenEvalTask(GenEvalOptions(detector="mmdet", clip_weights="laion2b_s32b_b82k"))
+    assert any("CLIP weights 'laion2b_s32b_b82k'" in n for n in other_clip.result_notes({}))
+
+
+def test_detector_weights_on_demo_rows_need_an_explicit_detector() -> None:
+    task = GenEvalTask(GenEvalOptions(detector_weights="/somewhere"), demo=True)
+    with pytest.raises(UserError, match="geneval.detector=mask2former"):
+        task.scorers()
+
+
+def test_a_scorer_device_this_machine_lacks_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--model", "janus-tiny", "--tasks", "geneval", "--data", "demo", "--output-dir", str(tmp_path),
+            "--no-progress", "--task-option", "geneval.scorer_device=cuda:7"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "cuda:7" in err and "Traceback" not in err

@@ -41,6 +41,9 @@ class ChannelTask(RednessTask):
     def protocol_card(self) -> dict[str, Any]:
         return {"images_per_prompt": 2, "options": self.options.model_dump()}
 
+    def image_generation_key(self) -> dict[str, Any]:
+        return {}  # `channel` only changes the scoring
+
 
 @pytest.fixture(scope="module")
 def adapter() -> Any:
@@ -107,3 +110,21 @@ def test_changed_scoring_option_rescores_saved_images_in_batches(tmp_path: Path,
     (again,) = evaluate(_config(tmp_path, ChannelTask.name, {"channel": "red"}), adapter=adapter)
     assert (again.counts.generated, again.counts.rescored) == (1, 2)
     assert again.metrics == red.metrics
+
+
+def test_images_folder_holds_one_generation_configuration(tmp_path: Path, adapter: Any, channel_task: None) -> None:
+    """The folder is scored as a whole by GenEval's evaluator: another seed's images are moved aside, and back."""
+    model_dir = tmp_path / "janus-tiny"
+    images = model_dir / "channel_t2i_images"
+    (first,) = evaluate(_config(tmp_path, ChannelTask.name, {}), adapter=adapter)
+    assert first.images_dir == "janus-tiny/channel_t2i_images"
+    seed0 = {p.relative_to(images): p.read_bytes() for p in images.rglob("*.png")}
+    (second,) = evaluate(_config(tmp_path, ChannelTask.name, {}, seed=1), adapter=adapter)
+    assert second.counts.generated == 3
+    aside = [p for p in model_dir.iterdir() if p.name.startswith("channel_t2i_images.")]
+    assert len(aside) == 1 and {p.relative_to(aside[0]): p.read_bytes() for p in aside[0].rglob("*.png")} == seed0
+    assert {p.relative_to(images) for p in images.rglob("*.png")} == set(seed0)  # same layout, new images
+    # back to seed 0: its images come back and its outputs are reused, not generated again
+    (third,) = evaluate(_config(tmp_path, ChannelTask.name, {"channel": "green"}), adapter=adapter)
+    assert (third.counts.generated, third.counts.rescored) == (0, 3)
+    assert {p.relative_to(images): p.read_bytes() for p in images.rglob("*.png")} == seed0

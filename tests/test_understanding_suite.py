@@ -76,3 +76,33 @@ def test_cli_run_results_leaderboard_and_replay(tmp_path: Path, capsys: pytest.C
     assert mmbench["published"] is None and seed["published"] is None
     assert any("79.2" in n and "does not apply" in n and "circular=True" in n for n in mmbench["notes"])
     assert any("--data demo" in n for n in seed["notes"])
+
+
+def _write_hub_parquet(rows: list[dict[str, Any]], path: Path, image_column: str, image_list: bool = False) -> None:
+    """Rows as one parquet shard with a real Image (or list-of-Image) column, as the hub stores them."""
+    from datasets import Dataset, Image, List
+
+    dataset = Dataset.from_list(rows)
+    dataset = dataset.cast_column(image_column, List(Image()) if image_list else Image())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dataset.to_parquet(str(path))
+
+
+def test_local_copies_in_the_hub_layouts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--data-dir` reads each benchmark as `hf download` lays it out (config folders, split-named shards)."""
+    from tests.helpers import demo_rows
+
+    data = tmp_path / "data"
+    _write_hub_parquet(demo_rows("mmbench"), data / "mmbench" / "en" / "dev-00000-of-00001.parquet", "image")
+    _write_hub_parquet(demo_rows("seed_bench"), data / "seed_bench" / "data" / "test-00000-of-00001.parquet", "image",
+                       image_list=True)
+    args = ["--model", "janus-tiny", "--tasks", "mmbench,seed_bench", "--data-dir", str(data), "--no-progress",
+            "--output-dir", str(tmp_path / "out"), "--task-option", "mmbench.max_new_tokens=3",
+            "--task-option", "seed_bench.max_new_tokens=3"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    mmbench = read_json(tmp_path / "out" / "janus-tiny" / "mmbench.json")
+    seed = read_json(tmp_path / "out" / "janus-tiny" / "seed_bench.json")
+    assert mmbench["data"]["origin"] == "local" and mmbench["counts"]["failed"] == 0
+    assert mmbench["counts"]["total"] == len(demo_rows("mmbench"))
+    assert seed["counts"]["total"] == 9 and seed["counts"]["failed"] == 0  # the video row is filtered out

@@ -9,6 +9,8 @@ renormalised; logits = 100 * normalize(image features) @ W; the colour is the ar
 from __future__ import annotations
 
 import contextlib
+import warnings
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from PIL import Image, ImageColor, ImageOps
 from janus_eval.errors import UserError, first_line
 from janus_eval.hashing import cached_file_sha256
 from janus_eval.scorers.detections import Detection
+from janus_eval.scorers.detector import check_device
 from janus_eval.scorers.geneval_rules import COLORS
 from janus_eval.scorers.tiny_scorers import TINY_CLIP_VERSION, register_tiny_clip
 
@@ -72,14 +75,17 @@ def build_color_classifier(
     *,
     bgcolor: str = DEFAULT_BGCOLOR,
     crop: bool = True,
+    batch_size: int | None = None,
 ) -> ColorClassifier:
     """The colour classifier for `arch` ("tiny" or an open_clip architecture) with `pretrained` weights.
 
     "tiny" builds its own weights, so it accepts only the default tag (which it ignores) or None.
+    `batch_size` is the number of crops per image-encoder pass (None: GenEval's 16).
     """
     if arch == "tiny" and pretrained not in (None, DEFAULT_CLIP_PRETRAINED):
         raise UserError("The 'tiny' CLIP builds its own random weights; do not pass CLIP weights.")
-    return ColorClassifier(arch, pretrained, device, bgcolor=bgcolor, crop=crop)
+    size = CROP_BATCH_SIZE if batch_size is None else batch_size
+    return ColorClassifier(arch, pretrained, device, bgcolor=bgcolor, crop=crop, batch_size=size)
 
 
 class ColorClassifier:
@@ -87,13 +93,14 @@ class ColorClassifier:
 
     Args:
         arch: open_clip architecture (GenEval's `clip_model` option), or "tiny" for the offline test model.
-        pretrained: open_clip pretrained tag or a local checkpoint file (GenEval hard-codes "openai").
+        pretrained: open_clip pretrained tag or a local checkpoint file (GenEval hard-codes "openai"): a
+            state dict (.bin, .pt, .safetensors) or the TorchScript archive of OpenAI's clip package.
         device: torch device; default CUDA when available, else CPU.
         bgcolor: background outside the object's mask ("#999") or "original".
         crop: crop to the detection box before CLIP.
         quick_gelu: force QuickGELU; default True for OpenAI weights ("openai" tag or a file, which
             GenEval's weights are) and the tag's own setting otherwise.
-        batch_size: crops per image-encoder pass.
+        batch_size: crops per image-encoder pass (GenEval's DataLoader: 16).
     """
 
     def __init__(
@@ -117,16 +124,21 @@ class ColorClassifier:
                 raise UserError(
                     f"Colour-crop background '{bgcolor}' is neither a colour (e.g. '#999') nor 'original'."
                 ) from None
+        if batch_size < 1:
+            raise UserError(f"The scorer batch size must be at least 1 (got {batch_size}).")
         label = arch
         if arch == "tiny":
             arch, pretrained = register_tiny_clip()
             label = f"janus-eval tiny CLIP v{TINY_CLIP_VERSION}"
+        _check_arch(open_clip, arch)
         weights_file, default_quick_gelu = _resolve_clip_weights(open_clip, arch, pretrained)
+        local = pretrained is not None and Path(pretrained).expanduser().is_file()
+        torchscript = local and weights_file is not None and is_torchscript_archive(Path(weights_file))
         if quick_gelu is None:
             quick_gelu = default_quick_gelu
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model, _, self.transform = open_clip.create_model_and_transforms(
-            arch, pretrained=pretrained, device=self.device, force_quick_gelu=bool(quick_gelu)
+        self.device = torch.device(check_device(device) if device else ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model, self.transform = _create_model(
+            open_clip, arch, weights_file if local else pretrained, local, torchscript, self.device, bool(quick_gelu)
         )
         self.model.eval()
         self.tokenizer = open_clip.get_tokenizer(arch)
@@ -139,12 +151,14 @@ class ColorClassifier:
             "arch": label,
             "pretrained": pretrained,
             "weights_file": weights_file,
+            "weights_format": _weights_format(weights_file, torchscript),
             "weights_sha256": cached_file_sha256(Path(weights_file)) if weights_file else None,
             "quick_gelu": bool(quick_gelu),
             "open_clip": open_clip.__version__,
             "torch": torch.__version__,
             "device": str(self.device),
             "precision": "fp16 autocast (CUDA, clip-benchmark amp)" if self.amp else "fp32",
+            "batch_size": batch_size,
             "colors": list(GENEVAL_COLORS),
             "templates": list(color_prompts("{c}", "{classname}")),
             "text_weights": "per colour: mean of L2-normalised template embeddings, renormalised (clip-benchmark 1.4.0)",
@@ -198,6 +212,88 @@ class ColorClassifier:
         import torch
 
         return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+
+
+def is_torchscript_archive(path: Path) -> bool:
+    """Whether `path` is a TorchScript archive (what OpenAI's clip package downloads), not a pickled state dict.
+
+    Both are zip files; only TorchScript's has a top-level `constants.pkl` record (torch's own test).
+    """
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.partition("/")[2] == "constants.pkl" for name in archive.namelist())
+
+
+def _check_arch(open_clip: Any, arch: str) -> None:
+    known = open_clip.list_models()
+    if arch not in known:
+        examples = [DEFAULT_CLIP_ARCH, *(name for name in known[:10] if name != DEFAULT_CLIP_ARCH)]
+        raise UserError(
+            f"Unknown CLIP architecture '{arch}' (geneval.clip_model); open_clip {open_clip.__version__} has "
+            f"{len(known)}, e.g. {', '.join(examples)} (all: `python -c 'import open_clip; "
+            "print(open_clip.list_models())'`)."
+        )
+
+
+def _create_model(
+    open_clip: Any,
+    arch: str,
+    pretrained: str | None,
+    local: bool,
+    torchscript: bool,
+    device: torch.device,
+    quick_gelu: bool,
+) -> tuple[Any, Any]:
+    """(model, eval transform) from open_clip; when `pretrained` is a local file, load failures are UserErrors."""
+    try:
+        with warnings.catch_warnings():
+            # torch.load hands a TorchScript archive to the (deprecated) torch.jit.load, and says so
+            warnings.filterwarnings("ignore", message=".*TorchScript archive")
+            warnings.filterwarnings("ignore", message=".*torch.jit.load.* is deprecated", category=FutureWarning)
+            model, _, transform = open_clip.create_model_and_transforms(
+                arch,
+                pretrained=pretrained,
+                device=device,
+                force_quick_gelu=quick_gelu,
+                # open_clip 3.x reads files with torch.load(weights_only=True), which refuses TorchScript; with
+                # False its load_state_dict takes the TorchScript module's state dict, the tensors open_clip
+                # 2.20's load_openai_model (GenEval's environment) loaded from the same file
+                weights_only=not torchscript,
+            )
+    except Exception as error:  # torch.load and load_state_dict fail in many classes
+        if not local:
+            raise
+        raise UserError(
+            f"Cannot load the CLIP weights file '{pretrained}' into open_clip's {arch} ({_load_failure(error)}). "
+            "Pass a checkpoint of that architecture (or set geneval.clip_model to the file's): an open_clip "
+            "state dict such as open_clip_pytorch_model.bin of the Hugging Face repo "
+            "timm/vit_large_patch14_clip_224.openai, or the TorchScript ViT-L-14.pt of OpenAI's clip package."
+        ) from None
+    return model, transform
+
+
+def _load_failure(error: Exception) -> str:
+    """A one-line account of why a checkpoint did not load."""
+    text = str(error)
+    if "Error(s) in loading state_dict" not in text:
+        return f"{type(error).__name__}: {first_line(error)}"
+    problems = []
+    if mismatches := text.count("size mismatch for"):
+        problems.append(f"{mismatches} tensors of another shape")
+    if "Missing key(s)" in text:
+        problems.append("missing tensors")
+    if "Unexpected key(s)" in text:
+        problems.append("unexpected tensors")
+    return "its tensors do not fit: " + ", ".join(problems or ["see load_state_dict"])
+
+
+def _weights_format(weights_file: str | None, torchscript: bool) -> str | None:
+    if weights_file is None:
+        return None
+    if torchscript:
+        return "TorchScript archive (OpenAI clip package layout); state dict loaded into open_clip"
+    return "safetensors" if weights_file.endswith(".safetensors") else "state dict"
 
 
 def _resolve_clip_weights(open_clip: Any, arch: str, pretrained: str | None) -> tuple[str | None, bool]:

@@ -46,6 +46,7 @@ MMDET_TEST_SCALE = (1333, 800)  # mmdet test pipeline: Resize(img_scale=(1333, 8
 PAD_DIVISOR = 32  # mmdet test pipeline: Pad(size_divisor=32)
 MAX_PER_IMAGE = 100  # mmdet test_cfg.max_per_image
 DETECTOR_NAMES = ("mask2former", "mmdet", "tiny")
+DETECTOR_BATCH_SIZE = 8  # images per forward pass when the task does not say
 
 
 class Detector(ABC):
@@ -70,10 +71,18 @@ def build_detector(
     device: str | None = None,
     *,
     scale: tuple[int, int] | None = MMDET_TEST_SCALE,
+    batch_size: int | None = None,
 ) -> Detector:
-    """The detector called `name` ("mask2former", "mmdet" or "tiny"); `weights` overrides its default weights."""
+    """The detector called `name` ("mask2former", "mmdet" or "tiny"); `weights` overrides its default weights.
+
+    `batch_size` is the number of images per forward pass of the transformers backends (None: 8); the
+    mmdet backend runs one image at a time, as GenEval's loop does, and records that instead.
+    """
+    if batch_size is not None and batch_size < 1:
+        raise UserError(f"The scorer batch size must be at least 1 (got {batch_size}).")
+    size = DETECTOR_BATCH_SIZE if batch_size is None else batch_size
     if name == "mask2former":
-        return Mask2FormerDetector(weights or DEFAULT_HF_WEIGHTS, device, scale=scale)
+        return Mask2FormerDetector(weights or DEFAULT_HF_WEIGHTS, device, scale=scale, batch_size=size)
     if name == "mmdet":
         from janus_eval.scorers.mmdet_detector import MmdetDetector  # imports this module: import it late
 
@@ -83,9 +92,43 @@ def build_detector(
             raise UserError("The 'tiny' detector builds its own random weights; do not pass detector weights.")
         path = ensure_tiny_detector()
         return Mask2FormerDetector(
-            str(path), device, scale=scale, label=f"janus-eval tiny Mask2Former v{TINY_DETECTOR_VERSION}"
+            str(path),
+            device,
+            scale=scale,
+            batch_size=size,
+            label=f"janus-eval tiny Mask2Former v{TINY_DETECTOR_VERSION}",
         )
     raise UserError(f"Unknown detector '{name}'; choose one of: {', '.join(DETECTOR_NAMES)}.")
+
+
+def check_device(device: str) -> str:
+    """`device` as torch spells it, if this machine has it; else a UserError listing the devices it has."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as error:
+        raise UserError(
+            f"Scorer device '{device}' is not a torch device ({first_line(error)}); use e.g. 'cpu', 'cuda' or 'cuda:1'."
+        ) from None
+    if parsed.type == "cpu":
+        return str(parsed)
+    if parsed.type == "mps":
+        present = torch.backends.mps.is_available()
+    else:
+        backend = getattr(torch, parsed.type, None)  # torch.cuda, torch.xpu, ...
+        count = backend.device_count() if hasattr(backend, "device_count") and backend.is_available() else 0
+        present = (parsed.index or 0) < count
+    if not present:
+        available = ["cpu"] + [
+            f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0)
+        ]
+        if torch.backends.mps.is_available():
+            available.append("mps")
+        raise UserError(
+            f"Scorer device '{device}' is not available on this machine; available: {', '.join(available)}."
+        )
+    return str(parsed)
 
 
 # ----------------------------------------------------------------------------- labels
@@ -191,8 +234,10 @@ def instance_postprocess(
 def to_detections(results: InstanceResults, class_names: Sequence[str] = GENEVAL_CLASSES) -> Detections:
     """Groups instance results by class name (every class present), each sorted by score, descending.
 
-    Ties keep the (query, class) order, so the output is deterministic; GenEval's own `np.argsort` order
-    on exact ties is unspecified.
+    Exact ties keep the (query, class) order, so the output is deterministic. GenEval's per-class arrays
+    come in the order of mmdet's `topk(sorted=False)`, which torch does not specify, so the official order
+    of tied detections cannot be reproduced from the logits; `select_objects` then orders ties as the
+    official `argsort(...)[::-1]` does for the order it is given.
     """
     detections: Detections = {name: [] for name in class_names}
     labels = results.labels.tolist()
@@ -255,7 +300,7 @@ class Mask2FormerDetector(Detector):
         *,
         scale: tuple[int, int] | None = MMDET_TEST_SCALE,
         revision: str | None = None,
-        batch_size: int = 8,
+        batch_size: int = DETECTOR_BATCH_SIZE,
         label: str | None = None,
     ) -> None:
         import torch
@@ -269,7 +314,9 @@ class Mask2FormerDetector(Detector):
             raise UserError(
                 f"The detector checkpoint '{weights}' has no preprocessor_config.json (its image processor)."
             )
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch.device(check_device(device) if device else ("cuda" if torch.cuda.is_available() else "cpu"))
+        if batch_size < 1:
+            raise UserError(f"The scorer batch size must be at least 1 (got {batch_size}).")
         self.processor = AutoImageProcessor.from_pretrained(folder)
         with quiet_hf_progress():
             self.model = Mask2FormerForUniversalSegmentation.from_pretrained(folder).eval().to(self.device)
@@ -288,6 +335,7 @@ class Mask2FormerDetector(Detector):
             "torch": torch.__version__,
             "device": str(self.device),
             "precision": "fp32",
+            "batch_size": batch_size,
             "num_queries": config.num_queries,
             "label_aliases": aliases,
             "input_resize": (

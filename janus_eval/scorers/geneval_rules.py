@@ -105,12 +105,16 @@ def select_objects(raw: Detections, tag: str, rules: GenEvalRules) -> Detections
     Official order (`evaluate_image`): sort by score, keep `score > threshold` (the counting threshold
     for every class when `tag == "counting"`), keep the first `max_objects`, then greedy NMS when
     `max_overlap < 1`; classes left empty are dropped. The lists are new; the Detection objects are
-    those of `raw`. Equal scores keep their input order (numpy's unstable argsort decides officially).
+    those of `raw`. Scores are compared in float32; equal scores put the later detection of `raw` first.
     """
     cut = np.float32(rules.counting_threshold if tag == "counting" else rules.threshold)
     selected: Detections = {}
     for name, detections in raw.items():
-        ranked = sorted(detections, key=lambda d: -float(d.score))
+        # officially `np.argsort(scores)[::-1]`: ascending, then reversed, so equal scores come later index
+        # first wherever the ascending sort is stable, as numpy 1.23's (GenEval's environment) insertion sort
+        # is on arrays of up to 17 elements; longer arrays (and numpy 2's SIMD sorts) leave ties unspecified
+        order = sorted(range(len(detections)), key=lambda i: (np.float32(detections[i].score), i), reverse=True)
+        ranked = [detections[i] for i in order]
         kept = [d for d in ranked if np.float32(d.score) > cut][: rules.max_objects]
         if rules.max_overlap < 1:
             kept = _greedy_nms(kept, rules.max_overlap)

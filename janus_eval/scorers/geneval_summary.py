@@ -68,7 +68,8 @@ class GenEvalMetric(Metric):
     """Per-tag image counts plus the prompts seen and those with a correct image; merges exactly.
 
     `update` takes a sample whose `meta` has "tag" and "prompt_key" and a score with "images", a list of
-    {"correct": bool, ...}. A sample with no images counts as a prompt without a correct image.
+    {"correct": bool, ...}. A sample with no images (a failed generation) is left out, as a missing folder
+    is by the official summary.
     `compute` gives every official tag (None without images), "overall" (the unweighted mean of the task
     scores present, None when none is), "correct_images" and "correct_prompts", all as fractions.
     """
@@ -87,6 +88,8 @@ class GenEvalMetric(Metric):
         if tag not in TASK_TAGS:
             raise ValueError(f"unknown GenEval tag {tag!r} (expected one of {', '.join(TASK_TAGS)})")
         flags = list(corrects)
+        if not flags:  # no images (a failed generation): absent, as a missing folder is for GenEval's summary
+            return
         self.images[tag] += len(flags)
         self.correct[tag] += sum(flags)
         self.prompts.add(key)

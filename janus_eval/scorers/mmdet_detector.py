@@ -16,7 +16,7 @@ from PIL import Image
 from janus_eval.errors import UserError
 from janus_eval.hashing import cached_file_sha256
 from janus_eval.scorers.detections import Detection, Detections
-from janus_eval.scorers.detector import Detector, check_labels, prepare_image
+from janus_eval.scorers.detector import Detector, check_device, check_labels, prepare_image
 from janus_eval.scorers.geneval_rules import GENEVAL_CLASSES
 
 MMDET_CONFIG_NAME = "mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco"
@@ -61,7 +61,7 @@ class MmdetDetector(Detector):
         is_url = checkpoint.startswith(("http://", "https://"))
         if not is_url and not Path(checkpoint).expanduser().is_file():
             raise UserError(f"mmdet detector checkpoint '{checkpoint}' is not a file.")
-        self.device = device or ("cuda:0" if torch.cuda.is_available() else "cpu")
+        self.device = check_device(device) if device else ("cuda:0" if torch.cuda.is_available() else "cpu")
         try:
             self.model = init_detector(str(config_path), checkpoint, device=self.device)
         except OSError as error:
@@ -81,6 +81,7 @@ class MmdetDetector(Detector):
             "weights": checkpoint,
             "weights_sha256": None if is_url else cached_file_sha256(Path(checkpoint).expanduser()),
             "device": self.device,
+            "batch_size": 1,  # GenEval calls inference_detector on one image at a time
             "label_aliases": aliases,
             "postprocess": "mmdet MaskFormerFusionHead.instance_postprocess (test_cfg from the config)",
         }

@@ -18,8 +18,12 @@ from janus_eval.scorers.geneval_rules import GENEVAL_CLASSES
 TINY_DETECTOR_VERSION = 1
 TINY_DETECTOR_DIR = f"geneval-mask2former-tiny-v{TINY_DETECTOR_VERSION}"
 TINY_SEED = 2024
-# Random heads give class probs near 1/81 and mask logits near 0, so nothing would pass GenEval's 0.3 cut;
-# the class and mask output layers are scaled by this gain so that the demo exercises every rule.
+# Random heads give class probs near 1/81 and mask logits near 0, so nothing would pass GenEval's 0.3 cut.
+# Scaling the class and mask output layers by this gain lifts a few classes (on every image tried: bus,
+# scissors, airplane, kite, ...) to scores of about 0.3-0.7, so the demo runs detection, the colour check
+# (its blue-bus-and-green-kite prompt) and the failure reasons end to end. Nothing reaches the 0.9 counting
+# cut, so every demo counting prompt fails for lack of objects, and the demo's position prompts name classes
+# it does not find, so the position rule is never reached; tests/test_geneval_rules.py covers both.
 TINY_LOGIT_GAIN = 40.0
 
 TINY_CLIP_VERSION = 1
