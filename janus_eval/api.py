@@ -283,6 +283,11 @@ class Metric(ABC):
         """Metric name -> value, in the papers' units (None when the data cannot give it)."""
 
 
+def percent(part: int, whole: int) -> float | None:
+    """`part / whole` in percent, None when there is nothing to divide (no samples is not a score of 0)."""
+    return 100.0 * part / whole if whole else None
+
+
 # ----------------------------------------------------------------------------- tasks
 
 

@@ -37,16 +37,17 @@ def load_task_data(task: Task, mode: DataMode = "hub", data_dir: Path | None = N
     if isinstance(source, FileSource) and mode != "demo":
         return _load_files(task, source, data_dir)
 
-    def load(part: DataSource, join: Join | None = None) -> LoadedData:
+    def load(part: DataSource | FileSource, join: Join | None = None) -> LoadedData:
         if mode == "demo":
             rows = task.demo_rows() if join is None else task.demo_join_rows(join)
             _check_columns(task.name, part, list(rows[0].keys()) if rows else [], "the built-in demo rows")
             return LoadedData(rows, "demo", f"built-in demo rows of {task.name}", hash_json(rows))
+        assert isinstance(part, DataSource)  # published files were read above
         if data_dir is not None:
             return _load_local(task, part, data_dir, config_folder_required=join is not None)
         return _load_hub(task, part)
 
-    main = load(source) if isinstance(source, DataSource) else load_demo_files(task, source)
+    main = load(source)
     if not isinstance(source, DataSource) or not source.joins:
         return main
     tables = [(join, load(source.joined(join), join)) for join in source.joins]
@@ -56,13 +57,6 @@ def load_task_data(task: Task, mode: DataMode = "hub", data_dir: Path | None = N
         "; ".join(dict.fromkeys([main.location, *(table.location for _, table in tables)])),
         hash_json([main.fingerprint, *(table.fingerprint for _, table in tables)]),
     )
-
-
-def load_demo_files(task: Task, source: FileSource) -> LoadedData:
-    """The demo rows of a task that reads published files."""
-    rows = task.demo_rows()
-    _check_columns(task.name, source, list(rows[0].keys()) if rows else [], "the built-in demo rows")
-    return LoadedData(rows, "demo", f"built-in demo rows of {task.name}", hash_json(rows))
 
 
 def _lookup(rows: Sequence[Mapping[str, Any]], join: Join) -> dict[Any, dict[str, Any]]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-from janus_eval.api import Metric, Sample
+from janus_eval.api import Metric, Sample, percent
 from janus_eval.multiple_choice import LETTERS
 
 Variant = Literal["official", "lmms_eval", "vlmevalkit"]
@@ -348,10 +348,6 @@ def _score_vlmevalkit(response: str, question_type: str, options: Sequence[str],
 # ----------------------------------------------------------------------------- aggregation
 
 
-def _percent(part: int, whole: int) -> float | None:
-    return 100.0 * part / whole if whole else None
-
-
 def _key(name: str) -> str:
     return name.replace(" ", "_")
 
@@ -394,23 +390,23 @@ class MmmuMetric(Metric):
         seen = [subject for subject, kinds in self.counts.items() if kinds]
         questions, right, fallbacks = self._totals(seen)
         result: dict[str, float | None] = {
-            "accuracy": _percent(right, questions),
+            "accuracy": percent(right, questions),
             "count": float(questions),
             "random_fallbacks": float(fallbacks),
         }
         for kind in ("multiple_choice", "open"):
             kind_questions, kind_right, _ = self._totals(seen, kind)
-            result[f"{kind}_accuracy"] = _percent(kind_right, kind_questions)
+            result[f"{kind}_accuracy"] = percent(kind_right, kind_questions)
             result[f"{kind}_count"] = float(kind_questions)
         for discipline, subjects in DISCIPLINES.items():
             present = [subject for subject in subjects if subject in seen]
             if present:
                 discipline_questions, discipline_right, _ = self._totals(present)
-                result[f"discipline.{_key(discipline)}.accuracy"] = _percent(discipline_right, discipline_questions)
+                result[f"discipline.{_key(discipline)}.accuracy"] = percent(discipline_right, discipline_questions)
                 result[f"discipline.{_key(discipline)}.count"] = float(discipline_questions)
         ordered = [s for subjects in DISCIPLINES.values() for s in subjects if s in seen]
         for subject in [*ordered, *sorted(set(seen) - set(ordered))]:
             subject_questions, subject_right, _ = self._totals([subject])
-            result[f"subject.{subject}.accuracy"] = _percent(subject_right, subject_questions)
+            result[f"subject.{subject}.accuracy"] = percent(subject_right, subject_questions)
             result[f"subject.{subject}.count"] = float(subject_questions)
         return result

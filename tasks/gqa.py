@@ -24,6 +24,7 @@ from janus_eval.api import (
     Task,
     TaskOptions,
     TextRequest,
+    percent,
 )
 from janus_eval.demo_images import DemoShape, demo_image
 from janus_eval.image_io import decode_image
@@ -89,10 +90,10 @@ class GqaMetric(Metric):
 
     def compute(self) -> dict[str, float | None]:
         questions, right = self.counts.get("all", (0, 0))
-        result: dict[str, float | None] = {"accuracy": 100.0 * right / questions if questions else None}
+        result: dict[str, float | None] = {"accuracy": percent(right, questions)}
         for key in sorted(k for k in self.counts if k != "all"):
             n, r = self.counts[key]
-            result[f"{key}.accuracy"] = 100.0 * r / n
+            result[f"{key}.accuracy"] = percent(r, n)
         return result
 
 

@@ -30,6 +30,7 @@ from janus_eval.api import (
     Task,
     TaskOptions,
     TextRequest,
+    percent,
 )
 from janus_eval.demo_images import DemoShape, demo_image
 from janus_eval.errors import UserError
@@ -118,10 +119,6 @@ class _Tally:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def _percent(part: int, whole: int) -> float | None:
-    return 100.0 * part / whole if whole else None
-
-
 class MmbenchMetric(Metric):
     """Per (category, L2-category, circular group): rows, rows right, unmatched rows, and the same for original rows.
 
@@ -159,7 +156,7 @@ class MmbenchMetric(Metric):
         units = self._units()
         total = sum(n for _, _, n, _ in units)
         result: dict[str, float | None] = {
-            "accuracy": _percent(sum(r for _, _, _, r in units), total),
+            "accuracy": percent(sum(r for _, _, _, r in units), total),
             "unmatched": float(sum(t.unmatched for t in self.tallies.values())),
             "num_samples": float(sum(t.rows for t in self.tallies.values())),
         }
@@ -167,14 +164,14 @@ class MmbenchMetric(Metric):
             result["num_questions"] = float(total)
         else:
             original_rows = sum(t.original_rows for t in self.tallies.values())
-            result["accuracy_circ0"] = _percent(sum(t.original_right for t in self.tallies.values()), original_rows)
+            result["accuracy_circ0"] = percent(sum(t.original_right for t in self.tallies.values()), original_rows)
         for prefix, position in (("category", 0), ("l2_category", 1)):
             groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
             for unit in units:
                 groups[unit[position]][0] += unit[2]
                 groups[unit[position]][1] += unit[3]
             for name in sorted(groups):
-                result[f"{prefix}.{name}"] = _percent(groups[name][1], groups[name][0])
+                result[f"{prefix}.{name}"] = percent(groups[name][1], groups[name][0])
         return result
 
 

@@ -22,6 +22,7 @@ from janus_eval.api import (
     Task,
     TaskOptions,
     TextRequest,
+    percent,
 )
 from janus_eval.demo_images import DemoShape, demo_image
 from janus_eval.errors import UserError
@@ -106,13 +107,13 @@ class SeedBenchMetric(Metric):
         questions = sum(c[0] for c in self.counts.values())
         right = sum(c[1] for c in self.counts.values())
         result: dict[str, float | None] = {
-            "accuracy": 100.0 * right / questions if questions else None,
+            "accuracy": percent(right, questions),
             "unmatched": float(sum(c[2] for c in self.counts.values())),
             "num_samples": float(questions),
         }
         for type_id in sorted(self.counts):
             n, r, _ = self.counts[type_id]
-            result[f"dimension.{dimension_name(type_id)}"] = 100.0 * r / n if n else None
+            result[f"dimension.{dimension_name(type_id)}"] = percent(r, n)
         return result
 
 
