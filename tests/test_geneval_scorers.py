@@ -207,9 +207,9 @@ def test_tiny_detector_is_batch_independent(tiny_detector: dt.Detector) -> None:
     together = tiny_detector.detect(images)
     alone = [tiny_detector.detect([image])[0] for image in images]
     for a, b in zip(together, alone):
-        assert {k: [d.score for d in v] for k, v in a.items()} == pytest.approx(
-            {k: [d.score for d in v] for k, v in b.items()}, abs=1e-5
-        )
+        assert a.keys() == b.keys()
+        for label in a:
+            assert [d.score for d in a[label]] == pytest.approx([d.score for d in b[label]], abs=1e-5), label
     assert tiny_detector.detect([]) == []
 
 

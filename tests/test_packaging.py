@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -36,7 +37,16 @@ def test_wheel_ships_tasks_and_adapters_inside_the_namespace(wheel: Path) -> Non
 
 def test_installed_console_script_works_outside_the_repository(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # The dependencies come from the environment running the tests (a virtual environment or not):
+    # `--system-site-packages` would only reach the base interpreter's. A plain path line is read
+    # after the new environment's own site-packages, and it processes none of the .pth files there,
+    # so an editable install of the checkout cannot shadow the wheel.
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    (site_packages / "outer-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    if sysconfig.get_paths()["platlib"] != sysconfig.get_paths()["purelib"]:
+        with (site_packages / "outer-environment.pth").open("a") as pth:
+            pth.write(sysconfig.get_paths()["platlib"] + "\n")
     pip = venv / "bin" / "pip"
     subprocess.run([str(pip), "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True, timeout=300)
     listing = subprocess.run(
