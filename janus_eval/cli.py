@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from janus_eval.api import ModelSpec
-from janus_eval.errors import UserError
+from janus_eval.errors import ArgumentParser, UserError
+from janus_eval.errors import report_error as _fail
 
 EPILOG = """regression check of two runs (paired bootstrap CI; see `janus-eval compare -h`):
   janus-eval compare results/janus-pro-7b results/my-checkpoint --fail-on-regression
@@ -24,19 +25,8 @@ examples:
 """
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line and exit 2, like every other user error
-        self.print_usage(sys.stderr)
-        raise SystemExit(_fail(message))
-
-
-def _fail(message: str) -> int:
-    print(f"janus-eval: error: {message}", file=sys.stderr)
-    return 2
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(
+    parser = ArgumentParser(
         prog="janus-eval",
         description="Evaluate Janus-family models on understanding and generation benchmarks.",
         epilog=EPILOG,
@@ -130,7 +120,7 @@ def _list_models() -> None:
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
-    from janus_eval.runner import RunConfig, evaluate
+    from janus_eval.engine.runner import RunConfig, evaluate
 
     if not args.model:
         raise UserError("--model is required (see --list-models)")
@@ -200,7 +190,7 @@ def _subcommand(name: str, argv: list[str]) -> int:
     """`compare` and `geneval-import`: their own parsers, the same error handling as a run."""
     import importlib
 
-    module = importlib.import_module({"compare": "janus_eval.compare", "geneval-import": "janus_eval.geneval_import"}[name])
+    module = importlib.import_module({"compare": "janus_eval.reports.compare", "geneval-import": "janus_eval.reports.geneval_import"}[name])
     try:
         return module.main(argv)
     except SystemExit as exc:
@@ -235,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _run(args, ["janus-eval", *argv])
         finally:
-            from janus_eval.distributed import shutdown
+            from janus_eval.engine.distributed import shutdown
 
             shutdown()
     except UserError as exc:

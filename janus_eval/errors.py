@@ -1,5 +1,10 @@
 """Errors a user can cause: the CLI prints their message and exits non-zero, without a traceback."""
 
+from __future__ import annotations
+
+import argparse
+import sys
+
 
 class UserError(Exception):
     """Bad input from the user (unknown name, bad option, missing data); the message says what to do."""
@@ -11,3 +16,17 @@ def first_line(error: BaseException) -> str:
     """The first line of an exception's text (hub and network errors run to several lines; a message is one)."""
     lines = str(error).strip().splitlines()
     return lines[0] if lines else ""
+
+
+def report_error(message: str) -> int:
+    """Prints a user error the one way every command does; returns its exit code (2)."""
+    print(f"janus-eval: error: {message}", file=sys.stderr)
+    return UserError.exit_code
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the harness' error style: the usage, one error line and exit 2 (every command's parser)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise SystemExit(report_error(message))

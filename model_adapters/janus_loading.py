@@ -16,8 +16,8 @@ import torch
 from janus_eval.model_adapters.janus_tiny import BUILDER_VERSION, ensure_tiny_checkpoint
 
 from janus_eval.api import ModelSpec
+from janus_eval.data.hashing import cached_file_sha256, hash_files
 from janus_eval.errors import UserError
-from janus_eval.hashing import cached_file_sha256, hash_files
 
 if TYPE_CHECKING:
     from transformers import JanusForConditionalGeneration, JanusProcessor

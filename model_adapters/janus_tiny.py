@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from janus_eval.cache import cache_root, ensure_built, quiet_hf_progress
+from janus_eval.data.cache import cache_root, ensure_built, quiet_hf_progress
 
 if TYPE_CHECKING:
     from transformers import (

@@ -21,9 +21,9 @@ from janus_eval.api import (
     TextOutput,
     TextRequest,
 )
+from janus_eval.data.hashing import file_sha256
+from janus_eval.data.image_io import decode_image
 from janus_eval.errors import UserError
-from janus_eval.hashing import file_sha256
-from janus_eval.image_io import decode_image
 from janus_eval.registry import register_model
 
 

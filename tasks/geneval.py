@@ -28,11 +28,11 @@ from janus_eval.api import (
     TaskOptions,
     image_seeds,
 )
+from janus_eval.data.sample_ids import occurrence_ids
 from janus_eval.errors import UserError
 from janus_eval.registry import register_task
-from janus_eval.sample_ids import occurrence_ids
-from janus_eval.scorers.geneval_rules import TASK_TAGS, GenEvalRules, decide, objects_needing_color, select_objects
-from janus_eval.scorers.geneval_summary import GenEvalMetric, prompt_key
+from janus_eval.rules.geneval import TASK_TAGS, GenEvalRules, decide, objects_needing_color, select_objects
+from janus_eval.rules.geneval_summary import GenEvalMetric, prompt_key
 
 GENEVAL_COMMIT = "af4902f24d3ca90ebbb446dd9891a59e0f82725f"
 METADATA_FILE = RemoteFile(
@@ -107,7 +107,7 @@ def parse_metadata_lines(text: str, where: str) -> list[dict[str, Any]]:
 def _scorer_device(option: str) -> str:
     """The scorers' device: the local GPU of this process under `auto`, else the option (checked to exist)."""
     if option != "auto":
-        from janus_eval.scorers.detector import check_device
+        from janus_eval.scorers.device import check_device
 
         return check_device(option)
     import torch
@@ -352,7 +352,7 @@ class GenEvalTask(Task):
                 "rules": options.rules().model_dump(),
                 "bgcolor": options.bgcolor,
                 "crop": options.crop,
-                "decision": "janus_eval.scorers.geneval_rules.decide (official evaluate_images.py `evaluate`)",
+                "decision": "janus_eval.rules.geneval.decide (official evaluate_images.py `evaluate`)",
             },
             "metrics": {
                 "<tag>": "mean of per-image correctness over the images of the tag's prompts",

@@ -26,11 +26,11 @@ from janus_eval.api import (
     TextRequest,
     percent,
 )
-from janus_eval.demo_images import DemoShape, demo_image
-from janus_eval.image_io import decode_image
+from janus_eval.data.demo_images import DemoShape, demo_image
+from janus_eval.data.image_io import decode_image
+from janus_eval.data.sample_ids import occurrence_ids
+from janus_eval.prompts.text_requests import output_text, question_of, single_turn_request
 from janus_eval.registry import register_task
-from janus_eval.sample_ids import occurrence_ids
-from janus_eval.text_requests import output_text, question_of, single_turn_request
 
 SHORT_ANSWER_SUFFIX = "\nAnswer the question using a single word or phrase."
 _PUNCTUATION_TABLE = str.maketrans("", "", string.punctuation)

@@ -32,11 +32,15 @@ from janus_eval.api import (
     TextRequest,
     percent,
 )
-from janus_eval.demo_images import DemoShape, demo_image
+from janus_eval.data.demo_images import DemoShape, demo_image
+from janus_eval.data.image_io import decode_image
+from janus_eval.data.sample_ids import occurrence_ids
 from janus_eval.errors import UserError
-from janus_eval.image_io import decode_image
-from janus_eval.multiple_choice import LETTERS, MCQ_SUFFIX, is_missing, paper_mcq_prompt, present_options
-from janus_eval.option_matching import (
+from janus_eval.prompts.multiple_choice import MCQ_SUFFIX, is_missing, paper_mcq_prompt, present_options
+from janus_eval.prompts.text_requests import output_text, question_of, single_turn_request
+from janus_eval.registry import register_task
+from janus_eval.rules.option_matching import (
+    LETTERS,
     LMMS_EVAL_RANDOM_SEED,
     VLMEVALKIT_EXTRACTORS,
     OptionExtractor,
@@ -44,9 +48,6 @@ from janus_eval.option_matching import (
     infer_option_lmms_eval_static,
     random_option,
 )
-from janus_eval.registry import register_task
-from janus_eval.sample_ids import occurrence_ids
-from janus_eval.text_requests import output_text, question_of, single_turn_request
 
 CIRCULAR_OFFSET = 1_000_000
 LMMS_EVAL_OPTIONS_HEADER = "There are several options:"

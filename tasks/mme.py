@@ -9,12 +9,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from janus_eval.answer_extraction import YesNoExtractor, extract_yes_no_prefix, extract_yes_no_word_level
 from janus_eval.api import DataSource, Metric, Sample, TaskOptions
-from janus_eval.demo_images import DemoShape, demo_image
+from janus_eval.data.demo_images import DemoShape, demo_image
+from janus_eval.data.sample_ids import occurrence_ids
+from janus_eval.prompts.yes_no_task import QuestionRule, YesNoOptions, YesNoTask
 from janus_eval.registry import register_task
-from janus_eval.sample_ids import occurrence_ids
-from janus_eval.yes_no import QuestionRule, YesNoOptions, YesNoTask
+from janus_eval.rules.yes_no import YesNoExtractor, extract_yes_no_prefix, extract_yes_no_word_level
 
 PERCEPTION_CATEGORIES: tuple[str, ...] = (
     "existence", "count", "position", "color", "posters",

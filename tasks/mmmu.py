@@ -23,10 +23,14 @@ from janus_eval.api import (
     TaskOptions,
     TextRequest,
 )
-from janus_eval.demo_images import DemoShape, demo_image
+from janus_eval.data.demo_images import DemoShape, demo_image
+from janus_eval.data.image_io import decode_image
+from janus_eval.data.sample_ids import occurrence_ids
 from janus_eval.errors import UserError
-from janus_eval.image_io import decode_image
-from janus_eval.mmmu_scoring import (
+from janus_eval.prompts.multiple_choice import MCQ_SUFFIX, OPEN_SUFFIX, is_missing, paper_mcq_prompt
+from janus_eval.prompts.text_requests import output_text, question_of, single_turn_request
+from janus_eval.registry import register_task
+from janus_eval.rules.mmmu import (
     FALLBACK_SEEDS,
     MULTIPLE_CHOICE,
     SUBJECT_DISCIPLINE,
@@ -35,10 +39,6 @@ from janus_eval.mmmu_scoring import (
     score_response,
     subject_of,
 )
-from janus_eval.multiple_choice import MCQ_SUFFIX, OPEN_SUFFIX, is_missing, paper_mcq_prompt
-from janus_eval.registry import register_task
-from janus_eval.sample_ids import occurrence_ids
-from janus_eval.text_requests import output_text, question_of, single_turn_request
 
 MAX_IMAGES = 7
 IMAGE_COLUMNS: tuple[str, ...] = tuple(f"image_{n}" for n in range(1, MAX_IMAGES + 1))

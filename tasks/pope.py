@@ -11,12 +11,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from janus_eval.answer_extraction import YesNoExtractor, extract_yes_no_exact, extract_yes_no_word_level
 from janus_eval.api import DataSource, Metric, Sample, TaskOptions
-from janus_eval.demo_images import DemoShape, demo_image
+from janus_eval.data.demo_images import DemoShape, demo_image
+from janus_eval.data.sample_ids import occurrence_ids
+from janus_eval.prompts.yes_no_task import QuestionRule, YesNoOptions, YesNoTask
 from janus_eval.registry import register_task
-from janus_eval.sample_ids import occurrence_ids
-from janus_eval.yes_no import QuestionRule, YesNoOptions, YesNoTask
+from janus_eval.rules.yes_no import YesNoExtractor, extract_yes_no_exact, extract_yes_no_word_level
 
 POPE_SPLITS: tuple[str, ...] = ("random", "popular", "adversarial")
 HEADLINE_SPLIT = "random"

@@ -24,14 +24,14 @@ from janus_eval.api import (
     TextRequest,
     percent,
 )
-from janus_eval.demo_images import DemoShape, demo_image
+from janus_eval.data.demo_images import DemoShape, demo_image
+from janus_eval.data.image_io import decode_image
+from janus_eval.data.sample_ids import occurrence_ids
 from janus_eval.errors import UserError
-from janus_eval.image_io import decode_image
-from janus_eval.multiple_choice import MCQ_SUFFIX, is_missing, paper_mcq_prompt
-from janus_eval.option_matching import VLMEVALKIT_EXTRACTORS, OptionExtractor, first_character_option
+from janus_eval.prompts.multiple_choice import MCQ_SUFFIX, is_missing, paper_mcq_prompt
+from janus_eval.prompts.text_requests import output_text, question_of, single_turn_request
 from janus_eval.registry import register_task
-from janus_eval.sample_ids import occurrence_ids
-from janus_eval.text_requests import output_text, question_of, single_turn_request
+from janus_eval.rules.option_matching import VLMEVALKIT_EXTRACTORS, OptionExtractor, first_character_option
 
 IMAGE_DATA_TYPE = "image"
 CHOICE_COLUMNS: dict[str, str] = {"A": "choice_a", "B": "choice_b", "C": "choice_c", "D": "choice_d"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from janus_eval.answer_extraction import (
+from janus_eval.rules.yes_no import (
     extract_yes_no_exact,
     extract_yes_no_prefix,
     extract_yes_no_word_level,

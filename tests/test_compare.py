@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from janus_eval.compare import compare_task
 from janus_eval.errors import UserError
+from janus_eval.reports.compare import compare_task
 from tests.helpers import read_json, run_cli
 
 

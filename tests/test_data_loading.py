@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from janus_eval.data_loading import load_task_data
+from janus_eval.data.loading import load_task_data
 from janus_eval.errors import UserError
 from janus_eval.registry import TASKS
 from tests.helpers import demo_rows, write_parquet

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from janus_eval.api import ModelSpec
-from janus_eval.runner import RunConfig, build_adapter, evaluate
+from janus_eval.engine.runner import RunConfig, build_adapter, evaluate
 from tests.helpers import read_json, read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from janus_eval.api import ModelSpec
-from janus_eval.runner import RunConfig, build_adapter, evaluate
+from janus_eval.engine.runner import RunConfig, build_adapter, evaluate
 from tests.helpers import demo_rows, read_json, read_jsonl, run_cli, write_parquet
 
 TINY_OPTIONS = {"mme": {"max_new_tokens": "6"}, "pope": {"max_new_tokens": "6", "split": "all"}}

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from janus_eval.scorers.detections import Detection, Detections
-from janus_eval.scorers.geneval_rules import (
+from janus_eval.rules.detections import Detection, Detections
+from janus_eval.rules.geneval import (
     COLORS,
     GENEVAL_CLASSES,
     GenEvalRules,

@@ -15,14 +15,14 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from janus_eval.cache import ensure_built
+from janus_eval.data.cache import ensure_built
+from janus_eval.data.hashing import file_sha256
 from janus_eval.errors import UserError, first_line
-from janus_eval.hashing import file_sha256
+from janus_eval.rules.detections import Detection
 from janus_eval.scorers import color_classifier as cc
 from janus_eval.scorers import detector as dt
 from janus_eval.scorers import mmdet_detector as md
 from janus_eval.scorers import tiny_scorers as ts
-from janus_eval.scorers.detections import Detection
 
 SMALL_SCALE = (192, 128)  # keeps the tiny detector's input small; the default (1333, 800) is tested once
 OBJECT_NAMES_SHA256 = "608f6a0e5c8ca1c7a92b818430141fe268c85b7930b50f4160f1d65893b5bacd"  # generation.md

@@ -12,9 +12,9 @@ import pytest
 
 from janus_eval.api import Sample
 from janus_eval.errors import UserError
-from janus_eval.scorers.detections import Detection
-from janus_eval.scorers.geneval_rules import GenEvalRules, decide
-from janus_eval.scorers.geneval_summary import (
+from janus_eval.rules.detections import Detection
+from janus_eval.rules.geneval import GenEvalRules, decide
+from janus_eval.rules.geneval_summary import (
     GenEvalMetric,
     ImageVerdict,
     official_summary_table,

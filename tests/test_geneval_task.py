@@ -15,11 +15,11 @@ from janus_eval.tasks.geneval import METADATA_FILE, GenEvalOptions, GenEvalTask,
 from PIL import Image
 
 from janus_eval.api import ImageOutput, image_seeds
-from janus_eval.data_loading import load_task_data
+from janus_eval.data.hashing import file_sha256
+from janus_eval.data.loading import load_task_data
 from janus_eval.errors import UserError
-from janus_eval.hashing import file_sha256
-from janus_eval.scorers.detections import Detection, Detections
-from janus_eval.scorers.geneval_rules import GENEVAL_CLASSES, decide, objects_needing_color, select_objects
+from janus_eval.rules.detections import Detection, Detections
+from janus_eval.rules.geneval import GENEVAL_CLASSES, decide, objects_needing_color, select_objects
 from tests.helpers import read_json, read_jsonl, run_cli
 
 SHARED_GENEVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "geneval"
@@ -231,7 +231,7 @@ def test_geneval_import_summarises_an_official_results_file(tmp_path: Path, caps
 
 
 def test_failed_generations_are_left_out_of_every_score() -> None:
-    from janus_eval.scorers.geneval_summary import GenEvalMetric
+    from janus_eval.rules.geneval_summary import GenEvalMetric
 
     task = GenEvalTask(demo=True)
     samples = task.samples(task.demo_rows())

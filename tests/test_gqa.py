@@ -10,8 +10,8 @@ from janus_eval.tasks.gqa import GqaMetric, GqaOptions, GqaTask, match_ignore_ca
 from PIL import Image
 
 from janus_eval.api import SampleError, TextOutput
-from janus_eval.data_loading import load_task_data
-from janus_eval.image_io import encode_png
+from janus_eval.data.image_io import encode_png
+from janus_eval.data.loading import load_task_data
 from tests.helpers import read_json, read_jsonl, run_cli, write_parquet
 
 

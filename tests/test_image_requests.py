@@ -21,8 +21,8 @@ from janus_eval.api import (
     Task,
     image_seeds,
 )
+from janus_eval.engine.runner import RunConfig, build_adapter, evaluate
 from janus_eval.registry import TASKS
-from janus_eval.runner import RunConfig, build_adapter, evaluate
 from tests.helpers import read_jsonl
 
 PROMPTS = ["a red cube", "a blue ball on a table", "three cats"]

@@ -12,8 +12,8 @@ from janus_eval.model_adapters.janus_hf import JanusHFAdapter
 from janus_eval.model_adapters.janus_loading import folder_fingerprint
 from janus_eval.model_adapters.janus_tiny import ensure_tiny_checkpoint
 
-from janus_eval import hashing
 from janus_eval.api import ModelSpec
+from janus_eval.data import hashing
 from janus_eval.errors import UserError
 
 

@@ -16,9 +16,9 @@ from PIL import Image
 from pydantic import ValidationError
 
 from janus_eval.api import SampleError, TextOutput
+from janus_eval.data.image_io import decode_image, encode_png
 from janus_eval.errors import UserError
-from janus_eval.image_io import decode_image, encode_png
-from janus_eval.option_matching import random_option
+from janus_eval.rules.option_matching import random_option
 
 SUFFIX = "\nAnswer with the option's letter from the given choices directly."
 COLOURS = ("red", "blue", "green", "yellow")

@@ -11,8 +11,8 @@ from PIL import Image
 from pydantic import ValidationError
 
 from janus_eval.api import SampleError, TextOutput
+from janus_eval.data.image_io import decode_image, encode_png
 from janus_eval.errors import UserError
-from janus_eval.image_io import decode_image, encode_png
 
 QUESTION = "Is there a dog in this image? Please answer yes or no."
 SUFFIX = "\nAnswer the question using a single word or phrase."

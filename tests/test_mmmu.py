@@ -14,10 +14,11 @@ from PIL import Image
 from pydantic import ValidationError
 
 from janus_eval.api import ModelSpec, SampleError, TextOutput
-from janus_eval.data_loading import load_task_data
+from janus_eval.data.image_io import encode_png
+from janus_eval.data.loading import load_task_data
+from janus_eval.engine.runner import RunConfig, evaluate
 from janus_eval.errors import UserError
-from janus_eval.image_io import encode_png
-from janus_eval.mmmu_scoring import (
+from janus_eval.rules.mmmu import (
     DISCIPLINES,
     eval_open,
     parse_gold,
@@ -26,7 +27,6 @@ from janus_eval.mmmu_scoring import (
     score_response,
     subject_of,
 )
-from janus_eval.runner import RunConfig, evaluate
 from tests.helpers import read_json, read_jsonl, write_parquet
 
 MCQ_END = "\n\nAnswer with the option's letter from the given choices directly."

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from janus_eval.multiple_choice import is_missing, paper_mcq_prompt, present_options
+from janus_eval.prompts.multiple_choice import is_missing, paper_mcq_prompt, present_options
 
 SUFFIX = "\nAnswer with the option's letter from the given choices directly."
 

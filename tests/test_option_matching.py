@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from janus_eval.option_matching import (
+from janus_eval.rules.option_matching import (
     extract_mcq_letter,
     first_character_option,
     infer_option,

@@ -11,8 +11,8 @@ from PIL import Image
 from pydantic import ValidationError
 
 from janus_eval.api import TextOutput
+from janus_eval.data.image_io import decode_image, encode_png
 from janus_eval.errors import UserError
-from janus_eval.image_io import decode_image, encode_png
 
 SUFFIX = "\nAnswer the question using a single word or phrase."
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from janus_eval.records import RecordStore, SampleRecord, read_records
+from janus_eval.engine.record_store import RecordStore
+from janus_eval.reports.sample_records import SampleRecord, read_records
 
 
 def _record(sample_id: str, config_hash: str = "h1", failed: bool = False) -> SampleRecord:

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from janus_eval.api import FileSource, Metric, Output, RemoteFile, Sample, Task
-from janus_eval.data_loading import load_task_data
+from janus_eval.data.loading import load_task_data
+from janus_eval.data.remote_files import cached_path, fetch
 from janus_eval.errors import UserError
-from janus_eval.remote_files import cached_path, fetch
 
 PROMPTS = b'{"prompt": "a photo of a bench"}\n{"prompt": "a photo of two clocks"}\n'
 

@@ -12,8 +12,8 @@ from janus_eval.tasks.mme import MmeOptions, MmeTask
 from PIL import Image
 
 from janus_eval.api import ImageOutput, ModelSpec, Output, Sample, TaskOptions, TextOutput
+from janus_eval.engine.runner import RunConfig, build_adapter, evaluate
 from janus_eval.registry import TASKS
-from janus_eval.runner import RunConfig, build_adapter, evaluate
 from tests.helpers import read_jsonl
 from tests.test_image_requests import RednessTask
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from janus_eval.api import ModelSpec
-from janus_eval.runner import RunConfig, build_adapter, evaluate
+from janus_eval.engine.runner import RunConfig, build_adapter, evaluate
 from tests.helpers import read_json, read_jsonl, run_cli
 
 SUITE = ["gqa", "seed_bench", "mmbench", "mmmu"]

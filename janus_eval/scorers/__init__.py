@@ -1,1 +1,5 @@
-"""Scorer models and rules of the benchmarks whose scoring is more than string matching (GenEval, ...)."""
+"""Model-based scorers: GenEval's detector backends (one factory, `detector.build_detector`) and colour
+classifier, and the tiny offline versions of each.
+
+May import api, errors, data and rules; never a task, an adapter or the engine.
+"""

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageColor, ImageOps
 
+from janus_eval.data.hashing import cached_file_sha256
 from janus_eval.errors import UserError, first_line
-from janus_eval.hashing import cached_file_sha256
-from janus_eval.scorers.detections import Detection
-from janus_eval.scorers.detector import check_device
-from janus_eval.scorers.geneval_rules import COLORS
+from janus_eval.rules.detections import Detection
+from janus_eval.rules.geneval import COLORS
+from janus_eval.scorers.device import check_device
 from janus_eval.scorers.tiny_scorers import TINY_CLIP_VERSION, register_tiny_clip
 
 if TYPE_CHECKING:

@@ -4,42 +4,31 @@ Backends: transformers' Mask2Former (default; mmdet 2.x's instance post-processi
 its outputs), mmdet 2.x itself (GenEval's own code path, optional; `janus_eval.scorers.mmdet_detector`)
 and "tiny", a randomly initialised transformers Mask2Former built offline for tests and demos
 (`janus_eval.scorers.tiny_scorers`). GenEval's thresholds, per-class cap and NMS are applied later by
-`janus_eval.scorers.geneval_rules`, never here.
+`janus_eval.rules.geneval`, never here.
 """
 
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image, ImageOps
+from PIL import Image
 
-from janus_eval.cache import quiet_hf_progress
+from janus_eval.data.cache import quiet_hf_progress
+from janus_eval.data.hashing import cached_file_sha256
 from janus_eval.errors import UserError, first_line
-from janus_eval.hashing import cached_file_sha256
-from janus_eval.scorers.detections import Detection, Detections
-from janus_eval.scorers.geneval_rules import GENEVAL_CLASSES
+from janus_eval.rules.detections import Detection, Detections
+from janus_eval.rules.geneval import GENEVAL_CLASSES
+from janus_eval.scorers.detector_base import Detector, check_labels, prepare_image
+from janus_eval.scorers.device import check_device
+from janus_eval.scorers.mmdet_detector import MmdetDetector
 from janus_eval.scorers.tiny_scorers import TINY_DETECTOR_VERSION, ensure_tiny_detector
 
 if TYPE_CHECKING:
     import torch
-
-# Other spellings of the same COCO classes in checkpoint label lists (after lower-casing and turning
-# "_"/"-" into spaces). COCO's own "mouse"/"remote"/"keyboard" are GenEval's 64-66.
-LABEL_ALIASES: dict[str, str] = {
-    "mouse": "computer mouse", "remote": "tv remote", "keyboard": "computer keyboard",
-    "tvmonitor": "tv", "tv monitor": "tv", "television": "tv", "motorbike": "motorcycle", "aeroplane": "airplane",
-    "sofa": "couch", "pottedplant": "potted plant", "diningtable": "dining table", "dining-table": "dining table",
-    "cellphone": "cell phone", "mobile phone": "cell phone", "doughnut": "donut", "hotdog": "hot dog",
-    "hair dryer": "hair drier", "hairdrier": "hair drier", "teddybear": "teddy bear", "wineglass": "wine glass",
-    "sportsball": "sports ball", "trafficlight": "traffic light", "firehydrant": "fire hydrant",
-    "stopsign": "stop sign", "parkingmeter": "parking meter", "baseballbat": "baseball bat",
-    "baseballglove": "baseball glove", "tennisracket": "tennis racket",
-}  # fmt: skip
 
 DEFAULT_HF_WEIGHTS = "facebook/mask2former-swin-small-coco-instance"
 MMDET_TEST_SCALE = (1333, 800)  # mmdet test pipeline: Resize(img_scale=(1333, 800), keep_ratio=True)
@@ -47,22 +36,6 @@ PAD_DIVISOR = 32  # mmdet test pipeline: Pad(size_divisor=32)
 MAX_PER_IMAGE = 100  # mmdet test_cfg.max_per_image
 DETECTOR_NAMES = ("mask2former", "mmdet", "tiny")
 DETECTOR_BATCH_SIZE = 8  # images per forward pass when the task does not say
-
-
-class Detector(ABC):
-    """Finds GenEval's 80 object classes in images."""
-
-    @abstractmethod
-    def detect(self, images: Sequence[Image.Image]) -> list[Detections]:
-        """Raw detections per image: every GenEval class name -> its detections, highest score first.
-
-        No score threshold, cap or NMS is applied. Boxes, masks and scores refer to each image as given
-        (after EXIF orientation, as GenEval's loaders apply it).
-        """
-
-    @abstractmethod
-    def describe(self) -> dict[str, Any]:
-        """Backend, weights (id or path, sha256 or hub revision), library versions and settings."""
 
 
 def build_detector(
@@ -84,8 +57,6 @@ def build_detector(
     if name == "mask2former":
         return Mask2FormerDetector(weights or DEFAULT_HF_WEIGHTS, device, scale=scale, batch_size=size)
     if name == "mmdet":
-        from janus_eval.scorers.mmdet_detector import MmdetDetector  # imports this module: import it late
-
         return MmdetDetector(weights, device)
     if name == "tiny":
         if weights is not None:
@@ -101,71 +72,7 @@ def build_detector(
     raise UserError(f"Unknown detector '{name}'; choose one of: {', '.join(DETECTOR_NAMES)}.")
 
 
-def check_device(device: str) -> str:
-    """`device` as torch spells it, if this machine has it; else a UserError listing the devices it has."""
-    import torch
-
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError, TypeError) as error:
-        raise UserError(
-            f"Scorer device '{device}' is not a torch device ({first_line(error)}); use e.g. 'cpu', 'cuda' or 'cuda:1'."
-        ) from None
-    if parsed.type == "cpu":
-        return str(parsed)
-    if parsed.type == "mps":
-        present = torch.backends.mps.is_available()
-    else:
-        backend = getattr(torch, parsed.type, None)  # torch.cuda, torch.xpu, ...
-        count = backend.device_count() if hasattr(backend, "device_count") and backend.is_available() else 0
-        present = (parsed.index or 0) < count
-    if not present:
-        available = ["cpu"] + [
-            f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0)
-        ]
-        if torch.backends.mps.is_available():
-            available.append("mps")
-        raise UserError(
-            f"Scorer device '{device}' is not available on this machine; available: {', '.join(available)}."
-        )
-    return str(parsed)
-
-
 # ----------------------------------------------------------------------------- labels
-
-
-def _normalise_label(label: str) -> str:
-    return " ".join(label.lower().replace("_", " ").replace("-", " ").split())
-
-
-def check_labels(id2label: Mapping[int, str] | Mapping[str, str], source: str) -> dict[str, str]:
-    """Checks that a checkpoint's labels are GenEval's 80 classes in GenEval's order.
-
-    Returns the aliases that were needed (checkpoint spelling -> GenEval name), for the record.
-    Raises UserError naming the mismatching indices, since GenEval maps classes purely by index.
-    """
-    labels = {int(index): str(name) for index, name in id2label.items()}
-    if sorted(labels) != list(range(len(GENEVAL_CLASSES))):
-        raise UserError(
-            f"The detector {source} has {len(labels)} class labels; GenEval needs the 80 COCO object classes "
-            "(indices 0-79) of an instance-segmentation checkpoint."
-        )
-    aliases: dict[str, str] = {}
-    mismatches: list[str] = []
-    for index, expected in enumerate(GENEVAL_CLASSES):
-        spelled = _normalise_label(labels[index])
-        resolved = LABEL_ALIASES.get(spelled, spelled)
-        if resolved != expected:
-            mismatches.append(f"{index}: '{labels[index]}' (expected '{expected}')")
-        elif labels[index] != expected:
-            aliases[labels[index]] = expected
-    if mismatches:
-        shown = "; ".join(mismatches[:8]) + ("; ..." if len(mismatches) > 8 else "")
-        raise UserError(
-            f"The detector {source} does not use GenEval's class order ({len(mismatches)} labels differ: {shown}). "
-            "Use a COCO instance-segmentation checkpoint with the 80 thing classes in COCO order."
-        )
-    return aliases
 
 
 # ----------------------------------------------------------------------------- post-processing
@@ -269,12 +176,6 @@ def resize_mask_logits(
     logits = F.interpolate(mask_logits[None].float(), size=input_size, mode="bilinear", align_corners=False)
     logits = logits[:, :, : valid_size[0], : valid_size[1]]
     return F.interpolate(logits, size=image_size, mode="bilinear", align_corners=False)[0]
-
-
-def prepare_image(image: Image.Image) -> Image.Image:
-    """The RGB image a detector sees, upright."""
-    # GenEval reads images with EXIF orientation applied (mmcv/cv2 for the detector, exif_transpose for crops).
-    return ImageOps.exif_transpose(image).convert("RGB")
 
 
 # ----------------------------------------------------------------------------- transformers backend

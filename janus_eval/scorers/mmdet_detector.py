@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from janus_eval.data.hashing import cached_file_sha256
 from janus_eval.errors import UserError
-from janus_eval.hashing import cached_file_sha256
-from janus_eval.scorers.detections import Detection, Detections
-from janus_eval.scorers.detector import Detector, check_device, check_labels, prepare_image
-from janus_eval.scorers.geneval_rules import GENEVAL_CLASSES
+from janus_eval.rules.detections import Detection, Detections
+from janus_eval.rules.geneval import GENEVAL_CLASSES
+from janus_eval.scorers.detector_base import Detector, check_labels, prepare_image
+from janus_eval.scorers.device import check_device
 
 MMDET_CONFIG_NAME = "mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco"
 MMDET_CHECKPOINT_URL = (

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from janus_eval.cache import cache_root, ensure_built, quiet_hf_progress
-from janus_eval.scorers.geneval_rules import GENEVAL_CLASSES
+from janus_eval.data.cache import cache_root, ensure_built, quiet_hf_progress
+from janus_eval.rules.geneval import GENEVAL_CLASSES
 
 TINY_DETECTOR_VERSION = 1
 TINY_DETECTOR_DIR = f"geneval-mask2former-tiny-v{TINY_DETECTOR_VERSION}"

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
-from janus_eval.image_io import encode_png
+from janus_eval.data.image_io import encode_png
 
 DEMO_IMAGE_SIZE = 384
 _SHAPE_RADIUS = 50

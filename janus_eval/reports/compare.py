@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from janus_eval.api import Metric, Sample, Task
-from janus_eval.errors import UserError
-from janus_eval.records import SampleRecord, metric_over, read_records
+from janus_eval.errors import ArgumentParser, UserError
 from janus_eval.registry import TASKS
-from janus_eval.results import TaskResult, read_result
+from janus_eval.reports.results import TaskResult, read_result
+from janus_eval.reports.sample_records import SampleRecord, metric_over, read_records
 
 
 @dataclass
@@ -209,9 +209,7 @@ def to_markdown(comparisons: Sequence[TaskComparison], base: str, candidate: str
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from janus_eval.cli import _ArgumentParser
-
-    parser = _ArgumentParser(
+    parser = ArgumentParser(
         prog="janus-eval compare",
         description="Compare two runs sample by sample: headline delta with a paired bootstrap confidence interval.",
     )

@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import string
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Literal
+
+# the option letters, in order (A, B, C, ...): prompts list options under them, rules read them back
+LETTERS = string.ascii_uppercase
 
 VlmEvalKitRules = Literal["2024", "current"]
 OptionExtractor = Callable[[str, Mapping[str, str]], str | None]

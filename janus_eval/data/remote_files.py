@@ -13,9 +13,9 @@ import urllib.request
 from pathlib import Path
 
 from janus_eval.api import RemoteFile
-from janus_eval.cache import cache_root
+from janus_eval.data.cache import cache_root
+from janus_eval.data.hashing import file_sha256
 from janus_eval.errors import UserError
-from janus_eval.hashing import file_sha256
 
 DOWNLOAD_TIMEOUT_SECONDS = 60
 

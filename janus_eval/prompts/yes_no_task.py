@@ -13,7 +13,6 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from janus_eval.answer_extraction import YesNo, YesNoExtractor, normalise_yes_no_label
 from janus_eval.api import (
     Output,
     Sample,
@@ -21,9 +20,10 @@ from janus_eval.api import (
     TaskOptions,
     TextRequest,
 )
+from janus_eval.data.image_io import decode_image
 from janus_eval.errors import UserError
-from janus_eval.image_io import decode_image
-from janus_eval.text_requests import output_text, question_of, single_turn_request
+from janus_eval.prompts.text_requests import output_text, question_of, single_turn_request
+from janus_eval.rules.yes_no import YesNo, YesNoExtractor, normalise_yes_no_label
 
 ANSWER_HINT = " Please answer yes or no."
 SHORT_ANSWER_SUFFIX = "\nAnswer the question using a single word or phrase."

@@ -59,7 +59,7 @@ def cached_file_sha256(path: Path) -> str:
     kept by `cp -p` or `rsync -a`). The cache is best effort: a missing, corrupt or unwritable
     cache file only costs a re-hash.
     """
-    from janus_eval.cache import cache_root
+    from janus_eval.data.cache import cache_root
 
     path = Path(path).resolve()
     version = _file_version(path)

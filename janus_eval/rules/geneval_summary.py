@@ -16,7 +16,7 @@ from typing import Any
 
 from janus_eval.api import Metric, Sample
 from janus_eval.errors import UserError
-from janus_eval.scorers.geneval_rules import TASK_TAGS, Decision
+from janus_eval.rules.geneval import TASK_TAGS, Decision
 
 OFFICIAL_KEYS: tuple[str, ...] = ("filename", "tag", "prompt", "correct", "reason", "metadata", "details")
 

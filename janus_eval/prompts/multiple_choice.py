@@ -9,11 +9,11 @@ options (MMMU open questions) ends with `"Answer the question directly. "` inste
 from __future__ import annotations
 
 import math
-import string
 from collections.abc import Mapping
 from typing import Any
 
-LETTERS = string.ascii_uppercase
+from janus_eval.rules.option_matching import LETTERS
+
 MCQ_SUFFIX = "\nAnswer with the option's letter from the given choices directly."
 # VLMEvalKit's Janus prompt for a question without options, trailing space included
 OPEN_SUFFIX = "Answer the question directly. "

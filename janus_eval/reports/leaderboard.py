@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from janus_eval.results import TaskResult, find_results
+from janus_eval.reports.results import TaskResult, find_results
 
 
 def build_table(results: list[TaskResult]) -> pd.DataFrame:

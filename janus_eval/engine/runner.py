@@ -1,12 +1,13 @@
 """The runner: samples -> (resume) -> batches of requests -> adapter -> records -> metrics -> result.
 
+`run_task` reads as three steps: `plan_task` (samples, record keys, what is left to do), `execute`
+(rescore recorded outputs, generate and score the rest, record each sample) and `assemble_result`.
 It owns batching, caching (the per-sample records), progress and timing. Tasks and adapters only
 see the small types of `janus_eval.api`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -17,38 +18,28 @@ from typing import Any, Iterator, Sequence, TypeVar
 
 from tqdm import tqdm
 
-import janus_eval
-from janus_eval.api import (
-    ImageOutput,
-    ModelAdapter,
-    ModelSpec,
-    Output,
-    Request,
-    Sample,
-    SampleError,
-    Task,
-    TaskOptions,
-    TextOutput,
-)
-from janus_eval.data_loading import DataMode, LoadedData, load_task_data
-from janus_eval.distributed import DistContext, init_from_env
+from janus_eval.api import ModelAdapter, ModelSpec, Output, Request, Sample, SampleError, Task, TaskOptions
+from janus_eval.data.hashing import hash_json
+from janus_eval.data.loading import DataMode, LoadedData, load_task_data
+from janus_eval.engine.config_hash import config_hash, generation_hash
+from janus_eval.engine.distributed import DistContext, init_from_env
+from janus_eval.engine.image_folder import claim_images_dir, recorded_output, save_output
+from janus_eval.engine.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
+from janus_eval.engine.record_store import RecordStore
 from janus_eval.errors import UserError
-from janus_eval.hashing import file_sha256, hash_json
-from janus_eval.image_io import decode_image
-from janus_eval.leaderboard import write_leaderboard
-from janus_eval.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
-from janus_eval.records import SAMPLE_SCHEMA, RecordStore, SampleRecord, metric_over
 from janus_eval.registry import MODELS, TASKS
-from janus_eval.results import (
+from janus_eval.reports.leaderboard import write_leaderboard
+from janus_eval.reports.published import compare_with_paper
+from janus_eval.reports.results import (
     Headline,
     Manifest,
-    Published,
     SampleCounts,
     TaskResult,
     read_result,
     result_path,
     write_result,
 )
+from janus_eval.reports.sample_records import SampleRecord, metric_over
 
 log = logging.getLogger(__name__)
 
@@ -187,156 +178,6 @@ def _check_label_owner(path: Path, adapter: ModelAdapter) -> None:
         )
 
 
-def _without_prose(card: Any) -> Any:
-    """The protocol card minus its free-text `notes` and `deviations`: rewording them changes no output."""
-    if isinstance(card, dict):
-        return {k: _without_prose(v) for k, v in card.items() if k not in ("notes", "deviations")}
-    if isinstance(card, list):
-        return [_without_prose(v) for v in card]
-    return card
-
-
-def config_hash(task: Task, adapter: ModelAdapter, data: LoadedData, seed: int) -> str:
-    """Hash of everything that determines a sample's output and score (not --limit or --batch-size)."""
-    return hash_json(
-        {
-            "records": SAMPLE_SCHEMA,
-            "janus_eval": janus_eval.__version__,
-            "task": task.name,
-            "options": task.options.model_dump(mode="json"),
-            "protocol": _without_prose(task.protocol_card()),
-            "scorers": task.scorer_info(),
-            "data": {"origin": data.origin, "fingerprint": data.fingerprint},
-            "model": {**adapter.identity(), **adapter.task_identity(task.name)},
-            # greedy text does not depend on the seed; image seeds derive from it
-            "seed": seed if task.request_kind == "image" else None,
-        }
-    )
-
-
-def generation_hash(task: Task, adapter: ModelAdapter, data: LoadedData, seed: int) -> str:
-    """Hash of what, besides the request itself, determines an output: model, data, seed (image tasks).
-
-    A record with this hash and an equal request (`log_view`) holds the output the model would give now,
-    whatever scoring configuration it was recorded under.
-    """
-    return hash_json(
-        {
-            "records": SAMPLE_SCHEMA,
-            "janus_eval": janus_eval.__version__,
-            "task": task.name,
-            "data": {"origin": data.origin, "fingerprint": data.fingerprint},
-            "model": {**adapter.identity(), **adapter.task_identity(task.name)},
-            "seed": seed if task.request_kind == "image" else None,
-        }
-    )
-
-
-def changed_options(task: Task, include_comparable: bool = True) -> dict[str, Any]:
-    """The task's options that differ from their defaults (optionally without those the published numbers allow)."""
-    defaults = task.Options().model_dump(mode="json")
-    return {
-        k: v
-        for k, v in task.options.model_dump(mode="json").items()
-        if v != defaults.get(k) and (include_comparable or k not in task.comparable_options)
-    }
-
-
-def comparability_notes(task: Task, limit: int | None, headline: float | None, failed: int = 0) -> list[str]:
-    """Why this run's headline cannot be set against the published number (empty when it can)."""
-    notes = []
-    if task.demo:
-        notes.append("--data demo: the built-in demo rows, not the benchmark")
-    if limit is not None:
-        notes.append(f"--limit {limit}: a subset of the benchmark")
-    changed = changed_options(task, include_comparable=False)
-    if changed:
-        notes.append("options differ from the published protocol: " + ", ".join(f"{k}={v}" for k, v in changed.items()))
-    if failed:
-        notes.append(f"{failed} sample(s) failed")
-    if headline is None:
-        notes.append(f"no {task.headline} on these samples")
-    return notes
-
-
-def _output_to_json(output: Output, sample: Sample, images_dir: Path, task: Task) -> tuple[Any, list[str] | None]:
-    """Text stays text; images are saved as PNG in GenEval's folder layout and recorded by relative path
-    (with the sha256 of each file)."""
-    if isinstance(output, TextOutput):
-        return output.text, None
-    if isinstance(output, ImageOutput):
-        folder = images_dir / f"{sample.index:05d}" / "samples"
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, text in task.image_folder_files(sample).items():
-            (folder.parent / name).write_text(text, encoding="utf-8")
-        paths, digests = [], []
-        for number, image in enumerate(output.images):
-            path = folder / f"{number:05d}.png"
-            image.save(path, format="PNG")
-            paths.append(str(path.relative_to(images_dir.parent)))
-            digests.append(file_sha256(path))
-        for stale in folder.glob("*.png"):  # an earlier attempt's extra images must not be scored with these
-            if str(stale.relative_to(images_dir.parent)) not in paths:
-                stale.unlink()
-        return paths, digests
-    raise TypeError(f"unknown output type {type(output).__name__}")
-
-
-IMAGES_MARKER = ".janus-eval-images.json"
-
-
-def claim_images_dir(images_dir: Path, key: str) -> None:
-    """Makes `images_dir` hold only images of the generation configuration `key`.
-
-    The folder is GenEval's official layout, which an evaluator scores as a whole: images of another
-    configuration (model, data, seed or generation options) are moved aside to `<dir>.<key12>`, and
-    moved back when that configuration runs again, so its recorded outputs stay valid.
-    """
-    marker = images_dir / IMAGES_MARKER
-    current = None
-    if marker.is_file():
-        try:
-            current = json.loads(marker.read_text(encoding="utf-8")).get("key")
-        except (OSError, ValueError):
-            current = None
-    if current == key:
-        return
-    if images_dir.exists() and any(images_dir.iterdir()):
-        aside = images_dir.with_name(f"{images_dir.name}.{(current or 'unmarked')[:12]}")
-        counter = 1
-        while aside.exists():
-            aside = images_dir.with_name(f"{images_dir.name}.{(current or 'unmarked')[:12]}.{counter}")
-            counter += 1
-        images_dir.rename(aside)
-        log.info("moved the images of another generation configuration aside to %s", aside)
-    earlier = images_dir.with_name(f"{images_dir.name}.{key[:12]}")
-    if earlier.is_dir() and not images_dir.exists():
-        earlier.rename(images_dir)
-    images_dir.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"key": key}) + "\n", encoding="utf-8")
-
-
-def _recorded_output(record: SampleRecord, request: Request, model_dir: Path) -> Output | None:
-    """The output of an earlier record, if it answered exactly this request and (images) its files are intact."""
-    if record.request != request.log_view():
-        return None
-    if request.kind == "text":
-        return TextOutput(record.output) if isinstance(record.output, str) else None
-    paths = record.output
-    if not isinstance(paths, list) or record.output_sha256 is None or len(record.output_sha256) != len(paths):
-        return None
-    images = []
-    for relative, digest in zip(paths, record.output_sha256):
-        path = model_dir / relative
-        if not path.is_file() or file_sha256(path) != digest:
-            return None  # overwritten by another generation configuration since
-        try:
-            images.append(decode_image(str(path), what=f"saved image {path}"))
-        except SampleError:
-            return None
-    return ImageOutput(images)
-
-
 def _generate(adapter: ModelAdapter, requests: list[Request]) -> list[Output]:
     kind = requests[0].kind
     outputs: list[Output]
@@ -347,6 +188,30 @@ def _generate(adapter: ModelAdapter, requests: list[Request]) -> list[Output]:
     if len(outputs) != len(requests):
         raise RuntimeError(f"{adapter.name} returned {len(outputs)} outputs for {len(requests)} requests")
     return outputs
+
+
+@dataclass
+class TaskPlan:
+    """What a task's run has to do on this process: its samples, record keys, record store and paths."""
+
+    task: Task
+    data: LoadedData
+    samples: list[Sample]  # every sample of the run (after --limit)
+    todo: list[Sample]  # this rank's samples without a successful record
+    resumed: int  # samples already recorded before this run
+    digest: str  # config hash
+    generation_digest: str
+    store: RecordStore
+    model_dir: Path
+    samples_path: Path
+    images_dir: Path
+
+
+@dataclass
+class ExecutionStats:
+    generated: int = 0
+    rescored: int = 0
+    generation_seconds: float = 0.0
 
 
 def run_task(
@@ -361,6 +226,20 @@ def run_task(
     started, wall_start = datetime.now(timezone.utc), time.perf_counter()
     if data is None:
         data = load_task_data(task, config.data_mode, config.data_dir)
+    plan = plan_task(task, adapter, config, context, data)
+    stats = execute(plan, adapter, config, context)
+    gathered = context.gather(
+        (stats.generated, stats.generation_seconds, adapter.peak_memory_bytes(), peak_rss_bytes(), stats.rescored)
+    )
+    context.barrier()  # every rank has closed its records file
+    if not context.is_main:
+        return None
+    return assemble_result(plan, adapter, config, context, gathered, started, wall_start)
+
+
+def plan_task(task: Task, adapter: ModelAdapter, config: RunConfig, context: DistContext, data: LoadedData) -> TaskPlan:
+    """Samples, record keys and the record store; rank 0 merges leftover rank files and moves other
+    configurations' records (and images) aside; then each rank takes its share of the unfinished samples."""
     samples = task.samples(data.rows)
     ids = [s.id for s in samples]
     if len(set(ids)) != len(ids):
@@ -385,12 +264,48 @@ def run_task(
     records = store.read()
     todo = [s for s in samples if s.id not in records or records[s.id].failed]
     resumed = len(samples) - len(todo)
-    todo = todo[context.rank :: context.world_size]
-    # outputs recorded under another scoring configuration: scored again instead of generated again
-    earlier = store.reusable_outputs(generation_digest) if config.resume and todo else {}
-    generation_seconds, generated, rescored = 0.0, 0, 0
+    if resumed and context.is_main:
+        log.info("%s: %d of %d samples already recorded, resuming", task.name, resumed, len(samples))
+    return TaskPlan(
+        task=task,
+        data=data,
+        samples=samples,
+        todo=todo[context.rank :: context.world_size],
+        resumed=resumed,
+        digest=digest,
+        generation_digest=generation_digest,
+        store=store,
+        model_dir=model_dir,
+        samples_path=samples_path,
+        images_dir=images_dir,
+    )
 
-    def record(
+
+class RecordedOutputs:
+    """Outputs recorded under another scoring configuration of the same generation: scored again instead of
+    generated again (only for a request equal to the recorded one, with its image files intact)."""
+
+    def __init__(self, plan: TaskPlan, enabled: bool) -> None:
+        self._model_dir = plan.model_dir
+        self._earlier = plan.store.reusable_outputs(plan.generation_digest) if enabled and plan.todo else {}
+
+    def lookup(self, sample: Sample, request: Request) -> tuple[Output, SampleRecord] | None:
+        source = self._earlier.get(sample.id)
+        if source is None:
+            return None
+        output = recorded_output(source, request, self._model_dir)
+        return (output, source) if output is not None else None
+
+
+class SampleWriter:
+    """Turns a finished sample into its record (saving images in the task's folder) and appends it."""
+
+    def __init__(self, plan: TaskPlan, rank: int) -> None:
+        self.plan = plan
+        self.rank = rank
+
+    def write(
+        self,
         sample: Sample,
         output: Output | None,
         request: Request | None,
@@ -399,59 +314,65 @@ def run_task(
         score: dict[str, Any],
         source: SampleRecord | None = None,
     ) -> None:
+        plan = self.plan
         if source is not None:  # the earlier record's files stay where they are
             saved, digests = source.output, source.output_sha256
         elif output is not None:
-            saved, digests = _output_to_json(output, sample, images_dir, task)
+            saved, digests = save_output(output, sample, plan.images_dir, plan.task)
         else:
             saved, digests = None, None
-        entry = SampleRecord(
-            config_hash=digest,
-            generation_hash=generation_digest,
-            task=task.name,
-            id=sample.id,
-            row=sample.index,
-            target=sample.target,
-            meta=sample.meta,
-            request=request.log_view() if request is not None else None,
-            output=saved,
-            output_sha256=digests,
-            score=score,
-            failed=output is None,
-            error=error,
-            seconds=seconds,
-            rank=context.rank,
-            rescored=source is not None,
+        plan.store.append(
+            SampleRecord(
+                config_hash=plan.digest,
+                generation_hash=plan.generation_digest,
+                task=plan.task.name,
+                id=sample.id,
+                row=sample.index,
+                target=sample.target,
+                meta=sample.meta,
+                request=request.log_view() if request is not None else None,
+                output=saved,
+                output_sha256=digests,
+                score=score,
+                failed=output is None,
+                error=error,
+                seconds=seconds,
+                rank=self.rank,
+                rescored=source is not None,
+            )
         )
-        store.append(entry)
-        records[sample.id] = entry
 
-    if resumed and context.is_main:
-        log.info("%s: %d of %d samples already recorded, resuming", task.name, resumed, len(samples))
+
+def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: DistContext) -> ExecutionStats:
+    """Builds this rank's requests window by window; rescores what earlier records answered, generates the
+    rest in length-sorted batches, scores and records every sample as its batch finishes."""
+    task, stats = plan.task, ExecutionStats()
+    recorded = RecordedOutputs(plan, config.resume)
+    writer = SampleWriter(plan, context.rank)
     show_progress = config.show_progress and context.is_main
-    with store, tqdm(total=len(todo), desc=f"{task.name} [{adapter.label}]", unit="sample", disable=not show_progress) as bar:
-        for window in chunks(todo, config.batch_size * WINDOW_BATCHES):
+    bar = tqdm(total=len(plan.todo), desc=f"{task.name} [{adapter.label}]", unit="sample", disable=not show_progress)
+    with plan.store, bar:
+        for window in chunks(plan.todo, config.batch_size * WINDOW_BATCHES):
             built: list[tuple[Sample, Request]] = []
             again: list[tuple[Sample, Request, Output, SampleRecord]] = []
             for sample in window:
                 try:
                     request = task.build_request(sample)
                 except SampleError as exc:
-                    record(sample, None, None, str(exc), 0.0, task.score(sample, None))
-                    generated += 1
+                    writer.write(sample, None, None, str(exc), 0.0, task.score(sample, None))
+                    stats.generated += 1
                     bar.update(1)
                     continue
-                source = earlier.get(sample.id)
-                output = _recorded_output(source, request, model_dir) if source is not None else None
-                if source is not None and output is not None:
-                    again.append((sample, request, output, source))
+                found = recorded.lookup(sample, request)
+                if found is not None:
+                    again.append((sample, request, *found))
                 else:
                     built.append((sample, request))
             for batch_again in chunks(again, config.batch_size):
                 scores = task.score_batch([item[0] for item in batch_again], [item[2] for item in batch_again])
                 for (sample, request, output, source), score in zip(batch_again, scores):
-                    record(sample, output, request, None, source.seconds or 0.0, score, source)
-                rescored += len(batch_again)
+                    writer.write(sample, output, request, None, source.seconds or 0.0, score, source)
+                stats.rescored += len(batch_again)
                 bar.update(len(batch_again))
             # longest first: a batch that does not fit in memory fails at the start, not after hours
             built.sort(key=lambda pair: pair[1].length_hint, reverse=True)
@@ -459,47 +380,37 @@ def run_task(
                 tick = time.perf_counter()
                 outputs = _generate(adapter, [request for _, request in batch])
                 seconds = time.perf_counter() - tick
-                generation_seconds += seconds
+                stats.generation_seconds += seconds
                 scores = task.score_batch([sample for sample, _ in batch], outputs)
                 for (sample, request), output, score in zip(batch, outputs, scores):
-                    record(sample, output, request, None, seconds / len(batch), score)
-                generated += len(batch)
+                    writer.write(sample, output, request, None, seconds / len(batch), score)
+                stats.generated += len(batch)
                 bar.update(len(batch))
+    return stats
 
-    stats = context.gather((generated, generation_seconds, adapter.peak_memory_bytes(), peak_rss_bytes(), rescored))
-    context.barrier()  # every rank has closed its records file
-    if not context.is_main:
-        return None
-    store.consolidate()
-    records = store.read()
-    generated = sum(s[0] for s in stats)
-    rescored = sum(s[4] for s in stats)
-    generation_seconds = max(s[1] for s in stats)
-    accelerator_peaks = [s[2] for s in stats if s[2] is not None]
+
+def assemble_result(
+    plan: TaskPlan,
+    adapter: ModelAdapter,
+    config: RunConfig,
+    context: DistContext,
+    gathered: list[tuple[int, float, int | None, int, int]],
+    started: datetime,
+    wall_start: float,
+) -> TaskResult:
+    """Rank 0: merges the ranks' records, computes the metrics over every sample and builds the result."""
+    task, samples = plan.task, plan.samples
+    plan.store.consolidate()
+    records = plan.store.read()
+    generated = sum(s[0] for s in gathered)
+    rescored = sum(s[4] for s in gathered)
+    generation_seconds = max(s[1] for s in gathered)
+    accelerator_peaks = [s[2] for s in gathered if s[2] is not None]
 
     metrics = metric_over(task, samples, records).compute()
     failed = sum(records[s.id].failed for s in samples)
     headline_value = metrics.get(task.headline)
-    published = None
-    notes: list[str] = []
-    key = adapter.reference_key
-    reference = task.published_numbers()
-    if key is not None and key not in reference and key in task.published:
-        changed = ", ".join(f"{k}={v}" for k, v in changed_options(task).items()) or "demo rows"
-        notes.append(
-            f"the published {task.headline} of {key} ({task.published[key]:g}) does not apply under these "
-            f"options ({changed}): they measure something else"
-        )
-    if key is not None and key in reference:
-        notes = comparability_notes(task, config.limit, headline_value, failed)
-        if notes:
-            notes.insert(0, f"not compared with the published {task.headline} of {key} ({reference[key]:g})")
-        else:
-            assert headline_value is not None
-            value = reference[key]
-            published = Published(
-                model=key, value=value, delta=round(headline_value - value, 6), source=task.published_source
-            )
+    published, notes = compare_with_paper(task, adapter.reference_key, headline_value, config.limit, failed)
     first_failure = next((records[s.id] for s in samples if records[s.id].failed), None)
     if first_failure is not None:
         what = "every sample" if failed == len(samples) else f"{failed} of {len(samples)} samples"
@@ -518,7 +429,7 @@ def run_task(
         notes=notes,
         options=task.options.model_dump(mode="json"),
         model_identity=identity,
-        data={**data.describe(), "source": task.data_source().describe()},
+        data={**plan.data.describe(), "source": task.data_source().describe()},
         counts=SampleCounts(
             total=len(samples),
             scored=len(samples) - failed,
@@ -527,10 +438,10 @@ def run_task(
             reused=len(samples) - generated - rescored,
             rescored=rescored,
         ),
-        samples_file=str(samples_path.relative_to(config.output_dir)),
-        images_dir=str(images_dir.relative_to(config.output_dir)) if task.request_kind == "image" else None,
+        samples_file=str(plan.samples_path.relative_to(config.output_dir)),
+        images_dir=str(plan.images_dir.relative_to(config.output_dir)) if task.request_kind == "image" else None,
         manifest=Manifest(
-            config_hash=digest,
+            config_hash=plan.digest,
             seed=config.seed,
             device=identity.get("device"),
             dtype=identity.get("dtype"),
@@ -546,7 +457,7 @@ def run_task(
             generation_seconds=round(generation_seconds, 3),
             samples_per_second=round(generated / generation_seconds, 3) if generation_seconds > 0 else None,
             peak_accelerator_memory_bytes=max(accelerator_peaks) if accelerator_peaks else None,
-            peak_rss_bytes=max(s[3] for s in stats),
+            peak_rss_bytes=max(s[3] for s in gathered),
             world_size=context.world_size,
         ),
     )

@@ -1,78 +1,21 @@
-"""Per-sample records: one JSON line per finished sample, appended and flushed as it completes.
+"""The per-sample record store: records appended and flushed as samples finish, resumed by config hash.
 
-Every record carries the config hash of the run that produced it; a rerun with the same hash
-skips the samples already recorded (resume), while a changed configuration never reuses them.
-Records are self-contained (task, sample id, row, config hash, rank), so the files of several
-processes of one run merge by concatenation (see `RecordStore.consolidate`).
+A rerun with the same config hash skips the samples already recorded (resume), while a changed
+configuration never reuses them. In a data-parallel run every rank appends to its own file and rank 0
+merges them (see `RecordStore.consolidate`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Mapping
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from janus_eval.api import Metric, Sample, Task
+from janus_eval.reports.sample_records import SampleRecord, read_records
 
 log = logging.getLogger(__name__)
-
-SAMPLE_SCHEMA = "janus-eval.sample/1"
-
-
-class SampleRecord(BaseModel):
-    """One sample's request, output, score and status."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    schema_version: Literal["janus-eval.sample/1"] = SAMPLE_SCHEMA
-    config_hash: str
-    # hash of what determines the output (model, data, seed), without the scoring: with an equal request,
-    # a record of another scoring configuration lends its output to be scored again
-    generation_hash: str | None = None
-    task: str
-    id: str
-    row: int
-    target: Any = None
-    meta: dict[str, Any] = {}
-    request: dict[str, Any] | None = None
-    output: Any = None
-    # sha256 of each saved image file (image outputs), checked before an output is scored again
-    output_sha256: list[str] | None = None
-    score: dict[str, Any] = {}
-    # the output came from a record of another scoring configuration (scored again, not generated)
-    rescored: bool = False
-    failed: bool = False
-    error: str | None = None
-    rank: int = 0
-    seconds: float | None = None
-    created: float = 0.0
-
-
-def metric_over(task: Task, samples: Iterable[Sample], records: Mapping[str, SampleRecord]) -> Metric:
-    """The task's metric accumulated over the recorded scores of `samples` (the one place scores become metrics)."""
-    metric = task.new_metric()
-    for sample in samples:
-        metric.update(sample, records[sample.id].score)
-    return metric
-
-
-def read_records(path: Path) -> Iterator[SampleRecord]:
-    """Yields the valid records of a file; a torn last line (killed writer) is skipped."""
-    if not path.exists():
-        return
-    with path.open("r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield SampleRecord.model_validate(json.loads(line))
-            except (json.JSONDecodeError, ValidationError):
-                log.warning("%s:%d: skipping an unreadable record", path, number)
 
 
 class RecordStore:

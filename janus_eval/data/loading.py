@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from janus_eval.api import DataSource, FileSource, Join, Task
-from janus_eval.cache import cache_root
+from janus_eval.data.cache import cache_root
+from janus_eval.data.hashing import hash_files, hash_json
+from janus_eval.data.remote_files import fetch
 from janus_eval.errors import UserError, first_line
-from janus_eval.hashing import hash_files, hash_json
-from janus_eval.remote_files import fetch
 
 DataMode = Literal["hub", "demo"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 from janus_eval.api import Metric, Sample, percent
-from janus_eval.multiple_choice import LETTERS
+from janus_eval.rules.option_matching import LETTERS
 
 Variant = Literal["official", "lmms_eval", "vlmevalkit"]
 Candidate = Union[str, float]
@@ -329,7 +329,7 @@ def _score_vlmevalkit(response: str, question_type: str, options: Sequence[str],
     """VLMEvalKit MMMU_DEV_VAL (the paper's recipe), exact-matching mode: `can_infer` over the options; an open
     question becomes a two-option question after inference (MMMU_preproc: A = the ground truth, B = "Other
     Answers", right answer A); no option inferred -> wrong (no LLM judge, no random letter)."""
-    from janus_eval.option_matching import infer_option
+    from janus_eval.rules.option_matching import infer_option
 
     if question_type == MULTIPLE_CHOICE:
         choices, target = dict(zip(option_letters(len(options)), options)), answer.strip()

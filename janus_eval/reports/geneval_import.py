@@ -12,10 +12,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from janus_eval.data.hashing import file_sha256
 from janus_eval.errors import UserError
-from janus_eval.hashing import file_sha256
-from janus_eval.scorers.geneval_rules import TASK_TAGS
-from janus_eval.scorers.geneval_summary import (
+from janus_eval.rules.geneval import TASK_TAGS
+from janus_eval.rules.geneval_summary import (
     official_summary_table,
     read_official_results,
     render_official_summary,

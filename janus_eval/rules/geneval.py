@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from janus_eval.scorers.detections import Detection, Detections
+from janus_eval.rules.detections import Detection, Detections
 
 # evaluation/object_names.txt: detector class index -> name (mmdet's COCO classes, except that indices
 # 64-66 read "computer mouse", "tv remote", "computer keyboard")

@@ -1,0 +1,5 @@
+"""Data: loading rows (hub, local folder, demo rows), canonical remote files, image decoding, sample ids,
+hashes and fingerprints, and the cache folder.
+
+May import only api and errors.
+"""

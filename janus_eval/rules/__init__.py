@@ -1,0 +1,5 @@
+"""Pure official scoring rules, reusable without any model: yes/no and option extraction, MMMU parsing,
+GenEval decisions and summary.
+
+May import only api and errors; never a model library, a scorer, a task or the engine.
+"""
