@@ -32,5 +32,7 @@ class _CheckoutFinder(importlib.abc.MetaPathFinder):
         )
 
 
+# First in line: a checkout's janus_eval always takes its own tasks/ and model_adapters/, even where an
+# editable install of another checkout maps those names elsewhere.
 if _CHECKOUT_PACKAGES and not any(isinstance(f, _CheckoutFinder) for f in sys.meta_path):
-    sys.meta_path.append(_CheckoutFinder())
+    sys.meta_path.insert(0, _CheckoutFinder())
