@@ -305,6 +305,10 @@ class Task(ABC):
 
     name: ClassVar[str]
     request_kind: ClassVar[RequestKind]
+    # Bumped whenever a change to the task (its prompts, requests, scoring or metrics, or the shared rules and
+    # prompt pieces it uses) would change an output or a score: it is part of the record keys, so the records
+    # of the earlier behaviour are never reused. tests/test_versions.py fails when the code changes without it.
+    version: ClassVar[int] = 1
     description: ClassVar[str] = ""
     Options: ClassVar[type[TaskOptions]] = TaskOptions
     # reference model key (e.g. "janus-pro-7b") -> headline value as printed in the paper
@@ -428,11 +432,20 @@ class ModelAdapter(ABC):
     name: ClassVar[str]
     supports: ClassVar[frozenset[RequestKind]] = frozenset()
     description: ClassVar[str] = ""
+    # Bumped whenever a change to the adapter would change an output for the same model identity (prompt
+    # rendering, preprocessing, decoding, sampling); it is part of the record keys (see Task.version).
+    version: ClassVar[int] = 1
 
     @classmethod
     @abstractmethod
     def from_spec(cls, spec: ModelSpec) -> "ModelAdapter":
-        """Builds the adapter; raises UserError for bad arguments or unreachable weights."""
+        """Builds the adapter cheaply: validates the arguments and resolves which weights it means (for its
+        label and identity), without loading them; raises UserError for bad arguments or unknown weights."""
+
+    def load(self) -> None:  # noqa: B027 (an optional hook: adapters without weights need none)
+        """Loads the weights (idempotent). The engine calls it only when something must be generated, so a
+        rerun whose samples are all recorded, or a rescoring of recorded outputs, never pays for it; raises
+        UserError for weights that cannot be had or read."""
 
     @property
     @abstractmethod
@@ -446,7 +459,8 @@ class ModelAdapter(ABC):
 
     @abstractmethod
     def identity(self) -> dict[str, Any]:
-        """Everything about the model that determines its outputs (id, revision, dtype, ...); JSON."""
+        """Everything about the model that determines its outputs (id, revision, dtype, ...); JSON. Known
+        without loading the weights: it keys the records that decide whether anything must be generated."""
 
     def task_identity(self, task: str) -> dict[str, Any]:
         """Task-specific parts of the identity (e.g. which saved-outputs file serves this task)."""

@@ -1,15 +1,21 @@
-"""Command line: `janus-eval` / `python run_eval.py`."""
+"""Command line: `janus-eval` / `python run_eval.py`.
+
+This module imports only the standard library at first: an interrupt is handled from the first moment
+(see `main`), before torch, transformers and the task modules are imported.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from janus_eval.api import ModelSpec
-from janus_eval.errors import ArgumentParser, UserError
+from janus_eval.errors import INTERRUPTED, ArgumentParser, UserError, exit_at_once
 from janus_eval.errors import report_error as _fail
 
 EPILOG = """regression check of two runs (paired bootstrap CI; see `janus-eval compare -h`):
@@ -63,10 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", type=Path, help="read task T from the local folder DIR/T/ (parquet or save_to_disk)")
     run.add_argument("--limit", type=int, help="evaluate only the first N samples of each task")
     run.add_argument("--batch-size", type=int, default=8, help="requests per adapter call (default 8)")
-    run.add_argument("--output-dir", type=Path, default=Path("results"), help="where results go (default results/)")
+    run.add_argument("--output-dir", default="results", help="where results go (default results/)")
     run.add_argument("--seed", type=int, default=0, help="base seed (image seeds derive from it; default 0)")
     run.add_argument(
         "--fresh", action="store_true", help="ignore finished samples of an earlier run (they are moved aside, not deleted)"
+    )
+    run.add_argument(
+        "--max-failed",
+        type=float,
+        metavar="N",
+        help="stop a task (exit 1) once more samples failed than N (a count), or than this fraction of its samples "
+        "when N < 1; default: never stop, failed samples are recorded and counted",
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -100,12 +113,24 @@ def _list_tasks() -> None:
     from janus_eval.registry import TASKS
 
     for name, task_cls in TASKS:
-        fields = ", ".join(
-            f"{field}={info.default!r}" for field, info in task_cls.Options.model_fields.items()
-        )
         print(f"{name:<14} {task_cls.request_kind:<6} {task_cls.description}")
-        if fields:
-            print(f"{'':<14} options: {fields}")
+        for field, info in task_cls.Options.model_fields.items():
+            print(f"{'':<14} {field} = {info.default!r}  ({allowed_values(info.annotation)})")
+
+
+def allowed_values(annotation: Any) -> str:
+    """What a typed task option accepts, as `--list-tasks` shows it."""
+    import types
+    import typing
+
+    origin, parts = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return "one of: " + ", ".join(str(v).lower() if isinstance(v, bool) else str(v) for v in parts)
+    if origin in (typing.Union, types.UnionType):
+        choices = [allowed_values(p) for p in parts if p is not type(None)]
+        return " or ".join(choices)
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
 def _list_models() -> None:
@@ -120,8 +145,11 @@ def _list_models() -> None:
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    from janus_eval.api import ModelSpec
     from janus_eval.engine.runner import RunConfig, evaluate
 
+    if not args.output_dir.strip():
+        raise UserError("--output-dir is empty: name a folder (the default is results/)")
     if not args.model:
         raise UserError("--model is required (see --list-models)")
     if not args.tasks:
@@ -157,8 +185,9 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         data_dir=args.data_dir,
         limit=args.limit,
         batch_size=args.batch_size,
-        output_dir=args.output_dir,
+        output_dir=Path(args.output_dir),
         seed=args.seed,
+        max_failed=args.max_failed,
         resume=not args.fresh,
         show_progress=not args.no_progress,
         command=argv,
@@ -196,16 +225,50 @@ def _subcommand(name: str, argv: list[str]) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     except UserError as exc:
-        return _fail(str(exc))
+        _fail(str(exc))
+        return exc.exit_code
 
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def _no_deprecations(record: logging.LogRecord) -> bool:
+    return "deprecated" not in record.getMessage()
+
+
+def _import_libraries(verbose: bool) -> None:
+    """Imports what a run needs (torch, the registered tasks and adapters) under `exit_at_once`, then hands
+    SIGINT back to Python (a KeyboardInterrupt, which the run turns into exit 130 with its records saved)."""
+    if not verbose:  # deprecation chatter of the libraries is not the user's business on every run
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+    try:
+        import torch  # noqa: F401
+    except ImportError:  # a dependency; guards odd environments only
+        pass
+    from janus_eval.registry import MODELS, TASKS
+
+    TASKS.names()
+    MODELS.names()
+    if not verbose and "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        for handler in hf_logging.get_logger().handlers:
+            if _no_deprecations not in handler.filters:
+                handler.addFilter(_no_deprecations)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # unless a caller (a test, an embedding program) handles SIGINT its own way
+    interruptible = signal.getsignal(signal.SIGINT) in (signal.default_int_handler, exit_at_once)
+    if interruptible:
+        signal.signal(signal.SIGINT, exit_at_once)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] in (["compare"], ["geneval-import"]):
+        if interruptible:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         return _subcommand(argv[0], argv[1:])
     parser = build_parser()
     try:
@@ -215,7 +278,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    if args.no_progress:
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
+        if interruptible:
+            _import_libraries(args.verbose)
+        if args.no_progress and "transformers" in sys.modules:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
         if args.list_tasks or args.list_models:
             if args.list_tasks:
                 _list_tasks()
@@ -229,12 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             shutdown()
     except UserError as exc:
-        return _fail(str(exc))
+        _fail(str(exc))
+        return exc.exit_code
     except KeyboardInterrupt:
-        print(
-            "\njanus-eval: interrupted; finished samples are saved: rerun the same command to resume",
-            file=sys.stderr,
-        )
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
         return 130
     except MemoryError:
         return _fail("out of memory; lower --batch-size and rerun the same command (the run resumes)")
@@ -242,3 +311,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError, without importing torch here
             return _fail(f"out of accelerator memory ({exc}); lower --batch-size and rerun (the run resumes)")
         raise
+    finally:
+        if interruptible:
+            signal.signal(signal.SIGINT, signal.default_int_handler)

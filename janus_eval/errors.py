@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -30,3 +31,16 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         raise SystemExit(report_error(message))
+
+
+INTERRUPTED = "janus-eval: interrupted; finished samples are saved: rerun the same command to resume"
+
+
+def exit_at_once(signum: int, frame: object) -> None:
+    """SIGINT before the run has started (while the libraries are imported): leave at once with exit 130.
+
+    An interrupt inside torch's import would otherwise end in a traceback or a crash; nothing is recorded yet.
+    """
+    sys.stderr.write(f"\n{INTERRUPTED}\n")
+    sys.stderr.flush()
+    os._exit(130)

@@ -8,6 +8,7 @@ generator and never depends on the batch it was generated in.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,6 +36,7 @@ from janus_eval.model_adapters.janus_loading import (
     parse_int,
     parse_positive_int,
     resolve_device,
+    resolve_hub_revision,
     resolve_source,
 )
 from janus_eval.model_adapters.janus_sampling import (
@@ -78,6 +80,7 @@ class JanusHFAdapter(ModelAdapter):
     """
 
     name: ClassVar[str] = ADAPTER_NAME
+    version: ClassVar[int] = 1
     supports: ClassVar[frozenset[RequestKind]] = frozenset({"text", "image"})
     description: ClassVar[str] = (
         "DeepSeek Janus/Janus-Pro via transformers' JanusForConditionalGeneration "
@@ -88,11 +91,10 @@ class JanusHFAdapter(ModelAdapter):
         self,
         spec: ModelSpec,
         source: ModelSource,
-        model: JanusForConditionalGeneration,
-        processor: JanusProcessor,
         *,
         device: torch.device,
         dtype: torch.dtype,
+        revision: str | None,
         commit: str | None,
         chat_roles: str,
         gen_roles: str,
@@ -100,14 +102,13 @@ class JanusHFAdapter(ModelAdapter):
         batch_size: int | None,
         image_batch_size: int | None,
         seed: int,
+        attn_implementation: str | None,
     ) -> None:
         self.spec = spec
         self.source = source
-        self.model = model
-        self.processor = processor
-        self.tokenizer = processor.tokenizer
         self.device = device
         self.dtype = dtype
+        self.revision = revision
         self.commit = commit
         self.chat_roles = chat_roles
         self.gen_roles = gen_roles
@@ -115,27 +116,51 @@ class JanusHFAdapter(ModelAdapter):
         self.batch_size = batch_size
         self.image_batch_size = image_batch_size
         self.seed = seed
+        self.attn_implementation = attn_implementation
+        self._model: JanusForConditionalGeneration | None = None
+        self._processor: JanusProcessor | None = None
 
+    def load(self) -> None:
+        """Loads model and processor once, and reads the special-token ids the decoding loops need."""
+        if self._model is not None:
+            return
+        model, processor = load_model(self.source, self.spec, self.dtype, self.device, self.attn_implementation, self.revision)
+        tokenizer = processor.tokenizer
         generation_config = model.generation_config
-        self.bos_token_id: int | None = _first_id(generation_config.bos_token_id, self.tokenizer.bos_token_id)
+        self.bos_token_id: int | None = _first_id(generation_config.bos_token_id, tokenizer.bos_token_id)
         eos = generation_config.eos_token_id
-        eos = eos if eos is not None else self.tokenizer.eos_token_id
+        eos = eos if eos is not None else tokenizer.eos_token_id
         self.eos_token_ids: list[int] = (
             list(eos) if isinstance(eos, (list, tuple)) else ([eos] if eos is not None else [])
         )
-        self.pad_token_id: int = _first_id(
-            generation_config.pad_token_id, self.tokenizer.pad_token_id, *self.eos_token_ids
-        )
+        self.pad_token_id: int = _first_id(generation_config.pad_token_id, tokenizer.pad_token_id, *self.eos_token_ids)
         # generation_inference.py fills the unconditional prompt with the id of DeepSeek's pad tag.
-        pad_tag_id = self.tokenizer.convert_tokens_to_ids(PAD_TAG) if PAD_TAG in self.tokenizer.get_vocab() else None
+        pad_tag_id = tokenizer.convert_tokens_to_ids(PAD_TAG) if PAD_TAG in tokenizer.get_vocab() else None
         self.uncond_fill_id: int = pad_tag_id if pad_tag_id is not None else self.pad_token_id
         self.num_image_tokens: int = model.config.vision_config.num_image_tokens  # type: ignore[union-attr]
+        self._model, self._processor = model, processor
+
+    @property
+    def model(self) -> JanusForConditionalGeneration:
+        self.load()
+        assert self._model is not None
+        return self._model
+
+    @property
+    def processor(self) -> JanusProcessor:
+        self.load()
+        assert self._processor is not None
+        return self._processor
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.processor.tokenizer
 
     # ------------------------------------------------------------------ construction
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> JanusHFAdapter:
-        """Resolves the alias, validates options and loads model + processor (UserError on bad input)."""
+        """Resolves the alias and validates the options; the weights load later (`load`). UserError on bad input."""
         args = dict(spec.args)
         unknown = sorted(set(args) - set(KNOWN_ARGS))
         if unknown:
@@ -155,15 +180,15 @@ class JanusHFAdapter(ModelAdapter):
         dtype = DTYPES[spec.dtype] if spec.dtype != "auto" else auto_dtype(device)
 
         source = resolve_source(spec, args)
-        model, processor, commit = load_model(source, spec, dtype, device, args.get("attn_implementation"))
+        revision, commit = (spec.revision, None) if source.is_local else resolve_hub_revision(source.location, spec.revision)
         return cls(
             spec,
             source,
-            model,
-            processor,
             device=device,
             dtype=dtype,
+            revision=revision,
             commit=commit,
+            attn_implementation=args.get("attn_implementation"),
             chat_roles=chat_roles,
             gen_roles=gen_roles,
             image_preprocessing=image_preprocessing,
@@ -201,11 +226,13 @@ class JanusHFAdapter(ModelAdapter):
             "commit": self.commit,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": self.device.type,
-            "attn_implementation": self.model.config._attn_implementation,
+            # as asked for: transformers' own choice follows from its version and torch's
+            "attn_implementation": self.attn_implementation,
             "chat_roles": self.chat_roles,
             "gen_roles": self.gen_roles,
             "image_preprocessing": self.image_preprocessing,
-            "image_processor": type(self.processor.image_processor).__name__,
+            # transformers' Janus image processor runs on torchvision when it is installed, else on PIL
+            "torchvision": _installed_version("torchvision"),
             "text_sampling_seed": self.seed,
             "transformers": transformers.__version__,
             "torch": torch.__version__,
@@ -250,6 +277,7 @@ class JanusHFAdapter(ModelAdapter):
         Each row stops at its own `max_new_tokens` (and at EOS), so batching never gives a
         request more tokens than it asked for and greedy results equal one-at-a-time results.
         """
+        self.load()
         outputs: list[TextOutput] = []
         for chunk in _chunks(list(requests), self.batch_size):
             outputs.extend(self._generate_text_chunk(chunk))
@@ -341,6 +369,7 @@ class JanusHFAdapter(ModelAdapter):
 
     def generate_images(self, requests: Sequence[ImageRequest]) -> list[ImageOutput]:
         """Classifier-free guidance sampling, one seeded generator per image, then VQ decoding."""
+        self.load()
         prompt_ids = [self.image_prompt_ids(request.prompt) for request in requests]
         rows = [
             ImageRow(request_index, prompt_ids[request_index], request, seed)
@@ -422,6 +451,13 @@ class JanusHFAdapter(ModelAdapter):
             pixels = ((pixels.float().clamp(-1, 1) + 1) / 2 * 255).round().to(torch.uint8).cpu().numpy()
             images.append(Image.fromarray(pixels))
         return images
+
+
+def _installed_version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _first_id(*candidates: Any) -> Any:

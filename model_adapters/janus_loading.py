@@ -168,15 +168,16 @@ def local_source(alias: str, path: str, revision: str | None) -> ModelSource:
 
 
 def load_model(
-    source: ModelSource, spec: ModelSpec, dtype: torch.dtype, device: torch.device, attn_implementation: str | None
-) -> tuple[JanusForConditionalGeneration, JanusProcessor, str | None]:
-    """Loads model and processor from one repository state; returns (model, processor, commit hash)."""
+    source: ModelSource,
+    spec: ModelSpec,
+    dtype: torch.dtype,
+    device: torch.device,
+    attn_implementation: str | None,
+    revision: str | None,
+) -> tuple[JanusForConditionalGeneration, JanusProcessor]:
+    """Loads model and processor from one repository state (`revision`: the one `resolve_hub_revision` gave)."""
     from transformers import AutoConfig, AutoProcessor, JanusForConditionalGeneration
 
-    revision: str | None = spec.revision
-    commit: str | None = None
-    if not source.is_local:
-        revision, commit = resolve_hub_revision(source.location, spec.revision)
     common: dict[str, Any] = {"revision": revision, "trust_remote_code": spec.trust_remote_code}
     try:
         config = AutoConfig.from_pretrained(source.location, **common)
@@ -212,7 +213,7 @@ def load_model(
     processor.tokenizer.padding_side = "left"
     model.to(device)  # type: ignore[arg-type]  # (a decorator in transformers hides the signature)
     model.eval()
-    return model, processor, commit
+    return model, processor
 
 
 def resolve_hub_revision(repo_id: str, revision: str | None) -> tuple[str | None, str | None]:

@@ -68,6 +68,7 @@ class PredictionsAdapter(ModelAdapter):
     """Replays outputs saved in a JSON-lines file (text, or image paths relative to that file)."""
 
     name = "predictions"
+    version = 1
     supports = frozenset({"text", "image"})
     description = "replay saved outputs: --model-args path=FILE.jsonl (`{task}` in FILE is replaced by the task name)"
 

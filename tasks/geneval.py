@@ -122,6 +122,7 @@ class GenEvalTask(Task):
     """GenEval with the official detector rules; images in the official folder layout."""
 
     name = "geneval"
+    version = 1
     request_kind = "image"
     description = "GenEval text-to-image: object detection + CLIP colour checks; headline overall (mean of 6 tasks)"
     Options: ClassVar[type[TaskOptions]] = GenEvalOptions

@@ -102,6 +102,7 @@ class GqaTask(Task):
     """GQA testdev-balanced, one image and one short answer per question."""
 
     name = "gqa"
+    version = 1
     request_kind = "text"
     description = "GQA testdev-balanced short-answer VQA; headline accuracy (exact match)"
     Options: ClassVar[type[TaskOptions]] = GqaOptions

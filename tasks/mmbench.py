@@ -209,6 +209,7 @@ class MmbenchTask(Task):
     """MMBench dev (English) with the Janus paper protocol by default (VLMEvalKit MMBench_DEV_EN, non-circular)."""
 
     name = "mmbench"
+    version = 1
     description = "MMBench v1.0 English dev, multiple choice; headline accuracy (%), non-circular over all rows"
     request_kind = "text"
     Options: ClassVar[type[TaskOptions]] = MmbenchOptions

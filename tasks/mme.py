@@ -92,6 +92,7 @@ class MmeTask(YesNoTask):
     """MME with the Janus paper protocol by default (VLMEvalKit `MME`), lmms-eval's as options."""
 
     name = "mme"
+    version = 1
     description = "MME yes/no benchmark; headline MME-Perception (sum of 10 category scores, max 2000)"
     Options: ClassVar[type[TaskOptions]] = MmeOptions
     published: ClassVar[dict[str, float]] = {

@@ -169,6 +169,7 @@ class MmmuTask(Task):
     scoring rules by default; lmms-eval's prompt, layout and parsing as options."""
 
     name = "mmmu"
+    version = 1
     request_kind = "text"
     description = "MMMU validation (900 questions, 30 subjects); headline instance-weighted accuracy (%)"
     Options: ClassVar[type[TaskOptions]] = MmmuOptions

@@ -113,6 +113,7 @@ class PopeTask(YesNoTask):
     """POPE with the Janus paper protocol by default (VLMEvalKit `POPE`, random split), lmms-eval's as options."""
 
     name = "pope"
+    version = 1
     description = "POPE object-hallucination yes/no benchmark; headline F1 (%) on the random split"
     Options: ClassVar[type[TaskOptions]] = PopeOptions
     published: ClassVar[dict[str, float]] = {

@@ -147,6 +147,7 @@ class SeedBenchTask(Task):
     """SEED-Bench image questions with the Janus paper protocol by default (VLMEvalKit SEEDBench_IMG)."""
 
     name = "seed_bench"
+    version = 1
     description = "SEED-Bench (v1) image questions, multiple choice; headline accuracy (%) over 9 image dimensions"
     request_kind = "text"
     Options: ClassVar[type[TaskOptions]] = SeedBenchOptions

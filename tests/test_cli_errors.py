@@ -121,7 +121,8 @@ def test_entry_point_script_exits_cleanly_on_bad_input(tmp_path: Path) -> None:
 def test_list_tasks_and_models(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["--list-tasks", "--list-models"], capsys)
     assert code == 0
-    assert "mme" in out and "pope" in out and "split=" in out
+    assert "mme" in out and "pope" in out
+    assert "split = 'random'  (one of: random, popular, adversarial, all)" in out
     assert "janus_hf" in out and "janus-pro-7b" in out and "predictions" in out
 
 

@@ -187,7 +187,7 @@ def test_unreadable_image_is_a_failed_sample_not_a_crash(tmp_path: Path, capsys:
     assert result["counts"]["failed"] == 1 and result["counts"]["total"] == 4
     assert result["data"]["origin"] == "local"
     failed = [r for r in read_jsonl(tmp_path / "out" / "janus-tiny" / "pope.samples.jsonl") if r["failed"]]
-    assert len(failed) == 1 and "unreadable image" in failed[0]["error"]
+    assert len(failed) == 1 and "unreadable image" in failed[0]["error"]["message"]
     assert failed[0]["score"]["correct"] is False
 
 

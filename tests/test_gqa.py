@@ -118,7 +118,7 @@ def test_question_without_its_image_fails_alone(tmp_path: Path, capsys: pytest.C
     assert result["counts"]["failed"] == 2 and result["counts"]["scored"] == 4
     failed = [r for r in read_jsonl(tmp_path / "out" / "janus-tiny" / "gqa.samples.jsonl") if r["failed"]]
     assert {r["meta"]["image_id"] for r in failed} == {"n3"}
-    assert "not in the images table" in failed[0]["error"]
+    assert "not in the images table" in failed[0]["error"]["message"]
 
 
 def test_missing_question_is_a_sample_error() -> None:

@@ -348,7 +348,8 @@ def test_janus_13b_needs_model_path() -> None:
 )
 def test_uncached_hub_id_offline_is_a_user_error(name: str, hub_id: str) -> None:
     args = {"model": hub_id} if name == "janus_hf" else {}
+    adapter = JanusHFAdapter.from_spec(ModelSpec(name, args=args))  # cheap: nothing is read yet
     with pytest.raises(UserError) as error:
-        JanusHFAdapter.from_spec(ModelSpec(name, args=args))
+        adapter.load()
     message = str(error.value)
     assert hub_id in message and "--model-path" in message and f"hf download {hub_id}" in message

@@ -84,7 +84,7 @@ class RecordStore:
             if ".rank" in path.name:
                 continue
             for record in read_records(path):
-                if record.generation_hash != generation_hash or record.failed or record.request is None:
+                if record.generation_hash != generation_hash or not record.output_usable:
                     continue
                 current = found.get(record.id)
                 if current is None or record.created >= current.created:

@@ -23,6 +23,13 @@ from janus_eval.data.hashing import hash_json
 from janus_eval.data.loading import DataMode, LoadedData, load_task_data
 from janus_eval.engine.config_hash import config_hash, generation_hash
 from janus_eval.engine.distributed import DistContext, init_from_env
+from janus_eval.engine.failures import (
+    NOT_SAMPLE_FAILURES,
+    BatchLimit,
+    FailureBudget,
+    error_info,
+    run_halving,
+)
 from janus_eval.engine.image_folder import claim_images_dir, recorded_output, save_output
 from janus_eval.engine.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
 from janus_eval.engine.record_store import RecordStore
@@ -39,7 +46,7 @@ from janus_eval.reports.results import (
     result_path,
     write_result,
 )
-from janus_eval.reports.sample_records import SampleRecord, metric_over
+from janus_eval.reports.sample_records import ErrorInfo, SampleRecord, metric_over
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,8 @@ class RunConfig:
     resume: bool = True
     show_progress: bool = True
     command: list[str] = field(default_factory=list)
+    # --max-failed: stop a task once more samples failed than this count (>= 1) or fraction (< 1); None: never
+    max_failed: float | None = None
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -102,7 +111,8 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
     """Runs every task of `config`, writes the result files and rebuilds the leaderboard.
 
     Under torchrun every process runs this; samples are sharded by rank and rank 0 writes the
-    results (the other ranks return an empty list).
+    results (the other ranks return an empty list). The adapter loads its weights only when a task has
+    something to generate.
     """
     tasks = build_tasks(config)
     if config.batch_size < 1:
@@ -111,19 +121,9 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
         raise UserError("--limit must be at least 1")
     if not tasks:
         raise UserError("no task given (see --list-tasks)")
+    FailureBudget(config.max_failed)  # checks the value
     _check_writable(config.output_dir)
     context = init_from_env()
-    adapter_cls = type(adapter) if adapter is not None else MODELS.resolve(config.model.name)[1]
-    for task in tasks:
-        if task.request_kind not in adapter_cls.supports:
-            raise UserError(
-                f"model {config.model.name!r} ({adapter_cls.name}) cannot run task {task.name!r}: it needs "
-                f"{task.request_kind} generation, the adapter supports {', '.join(sorted(adapter_cls.supports))}"
-            )
-    # data first: a missing dataset should not cost the minutes of loading a 7B model
-    data = {task.name: load_task_data(task, config.data_mode, config.data_dir) for task in tasks}
-    for task in tasks:  # scorer models too (detector, CLIP): missing weights fail before the model loads
-        task.scorer_info()
     if adapter is None:
         spec = config.model
         if context.world_size > 1 and spec.device in ("auto", "cuda"):
@@ -131,7 +131,18 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
 
             if torch.cuda.is_available():  # one GPU per process
                 spec = replace(spec, device=f"cuda:{context.local_rank}")
-        adapter = build_adapter(spec)
+        adapter = build_adapter(spec)  # cheap: the weights load when something must be generated
+    for task in tasks:
+        if task.request_kind not in type(adapter).supports:
+            raise UserError(
+                f"model {config.model.name!r} ({adapter.name}) cannot run task {task.name!r}: it needs "
+                f"{task.request_kind} generation, the adapter supports {', '.join(sorted(adapter.supports))}"
+            )
+    check_label(adapter.label)
+    # data first: a missing dataset should not cost the minutes of loading a 7B model
+    data = {task.name: load_task_data(task, config.data_mode, config.data_dir) for task in tasks}
+    for task in tasks:  # scorer models too (detector, CLIP): missing weights fail before the model loads
+        task.scorer_info()
     if context.is_main:
         for task in tasks:
             _check_label_owner(result_path(config.output_dir, adapter.label, task.name), adapter)
@@ -144,6 +155,21 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
     if context.is_main:
         write_leaderboard(config.output_dir)
     return results
+
+
+def check_label(label: str) -> None:
+    """A model label names one folder inside --output-dir: one plain path component, nothing that climbs out."""
+    if (
+        not label
+        or label in (".", "..")
+        or label != label.strip()
+        or any(sep in label for sep in ("/", "\\", "\x00"))
+        or label.startswith(".")
+    ):
+        raise UserError(
+            f"model label {label!r} is not a plain folder name (no '/', no leading '.', not empty): "
+            "pass --model-args label=NAME with letters, digits, '-', '_' or '.'"
+        )
 
 
 def _check_writable(output_dir: Path) -> None:
@@ -211,7 +237,10 @@ class TaskPlan:
 class ExecutionStats:
     generated: int = 0
     rescored: int = 0
+    failed: int = 0
     generation_seconds: float = 0.0
+    out_of_memory_errors: int = 0
+    effective_batch_size: int | None = None  # the batch size in effect at the end, when an OOM lowered it
 
 
 def run_task(
@@ -228,9 +257,7 @@ def run_task(
         data = load_task_data(task, config.data_mode, config.data_dir)
     plan = plan_task(task, adapter, config, context, data)
     stats = execute(plan, adapter, config, context)
-    gathered = context.gather(
-        (stats.generated, stats.generation_seconds, adapter.peak_memory_bytes(), peak_rss_bytes(), stats.rescored)
-    )
+    gathered = context.gather((stats, adapter.peak_memory_bytes(), peak_rss_bytes()))
     context.barrier()  # every rank has closed its records file
     if not context.is_main:
         return None
@@ -309,11 +336,13 @@ class SampleWriter:
         sample: Sample,
         output: Output | None,
         request: Request | None,
-        error: str | None,
+        error: ErrorInfo | None,
         seconds: float,
         score: dict[str, Any],
         source: SampleRecord | None = None,
     ) -> None:
+        """Records one sample; `error` marks it failed (an output that failed only its scoring is kept, so a
+        rerun scores it again without generating it again)."""
         plan = self.plan
         if source is not None:  # the earlier record's files stay where they are
             saved, digests = source.output, source.output_sha256
@@ -334,7 +363,7 @@ class SampleWriter:
                 output=saved,
                 output_sha256=digests,
                 score=score,
-                failed=output is None,
+                failed=output is None or error is not None,
                 error=error,
                 seconds=seconds,
                 rank=self.rank,
@@ -345,10 +374,46 @@ class SampleWriter:
 
 def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: DistContext) -> ExecutionStats:
     """Builds this rank's requests window by window; rescores what earlier records answered, generates the
-    rest in length-sorted batches, scores and records every sample as its batch finishes."""
+    rest in length-sorted batches, scores and records every sample as its batch finishes.
+
+    A batch that raises is retried in halves; a request that fails alone, or an output whose scoring fails,
+    is recorded as a failed sample with its error, and the run goes on (up to `--max-failed`).
+    """
     task, stats = plan.task, ExecutionStats()
     recorded = RecordedOutputs(plan, config.resume)
     writer = SampleWriter(plan, context.rank)
+    budget = FailureBudget(config.max_failed)
+    limit = BatchLimit(config.batch_size)
+    first_error: list[ErrorInfo] = []
+
+    def finish(sample: Sample, output: Output | None, request: Request | None, result: dict[str, Any] | ErrorInfo,
+               seconds: float, source: SampleRecord | None = None) -> None:
+        if isinstance(result, ErrorInfo):
+            writer.write(sample, output, request, result, seconds, task.score(sample, None), source)
+            stats.failed += 1
+            first_error[:] = first_error or [result]
+            budget.check(task.name, stats.failed, len(plan.samples), first_error[0])
+        else:
+            writer.write(sample, output, request, None, seconds, result, source)
+        bar.update(1)
+
+    def scored(samples: Sequence[Sample], outputs: Sequence[Output]) -> list[dict[str, Any] | ErrorInfo]:
+        """The batch's scores; when the batch scorer raises, each sample alone (its own error recorded)."""
+        try:
+            return list(task.score_batch(samples, outputs))
+        except NOT_SAMPLE_FAILURES:
+            raise
+        except Exception:
+            results: list[dict[str, Any] | ErrorInfo] = []
+            for sample, output in zip(samples, outputs):
+                try:
+                    results.append(task.score(sample, output))
+                except NOT_SAMPLE_FAILURES:
+                    raise
+                except Exception as exc:
+                    results.append(error_info(exc, "scoring"))
+            return results
+
     show_progress = config.show_progress and context.is_main
     bar = tqdm(total=len(plan.todo), desc=f"{task.name} [{adapter.label}]", unit="sample", disable=not show_progress)
     with plan.store, bar:
@@ -359,9 +424,8 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
                 try:
                     request = task.build_request(sample)
                 except SampleError as exc:
-                    writer.write(sample, None, None, str(exc), 0.0, task.score(sample, None))
                     stats.generated += 1
-                    bar.update(1)
+                    finish(sample, None, None, error_info(exc, "request"), 0.0)
                     continue
                 found = recorded.lookup(sample, request)
                 if found is not None:
@@ -369,24 +433,36 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
                 else:
                     built.append((sample, request))
             for batch_again in chunks(again, config.batch_size):
-                scores = task.score_batch([item[0] for item in batch_again], [item[2] for item in batch_again])
-                for (sample, request, output, source), score in zip(batch_again, scores):
-                    writer.write(sample, output, request, None, source.seconds or 0.0, score, source)
+                scores = scored([item[0] for item in batch_again], [item[2] for item in batch_again])
+                for (sample, request, output, source), result in zip(batch_again, scores):
+                    finish(sample, output, request, result, source.seconds or 0.0, source)
                 stats.rescored += len(batch_again)
-                bar.update(len(batch_again))
+            if built:
+                adapter.load()  # only now: a rerun or a rescoring never loads the weights
             # longest first: a batch that does not fit in memory fails at the start, not after hours
             built.sort(key=lambda pair: pair[1].length_hint, reverse=True)
-            for batch in chunks(built, config.batch_size):
-                tick = time.perf_counter()
-                outputs = _generate(adapter, [request for _, request in batch])
-                seconds = time.perf_counter() - tick
-                stats.generation_seconds += seconds
-                scores = task.score_batch([sample for sample, _ in batch], outputs)
-                for (sample, request), output, score in zip(batch, outputs, scores):
-                    writer.write(sample, output, request, None, seconds / len(batch), score)
-                stats.generated += len(batch)
-                bar.update(len(batch))
+            for batch in limit.take(built):
+                for part, result in run_halving(batch, lambda items: _timed_generate(adapter, items), limit, "generation"):
+                    if isinstance(result, ErrorInfo):
+                        (sample, request), = part
+                        stats.generated += 1
+                        finish(sample, None, request, result, 0.0)
+                        continue
+                    outputs, seconds = result
+                    stats.generation_seconds += seconds
+                    stats.generated += len(part)
+                    scores = scored([sample for sample, _ in part], outputs)
+                    for (sample, request), output, score in zip(part, outputs, scores):
+                        finish(sample, output, request, score, seconds / len(part))
+    stats.out_of_memory_errors = limit.out_of_memory_errors
+    stats.effective_batch_size = limit.size if limit.lowered else None
     return stats
+
+
+def _timed_generate(adapter: ModelAdapter, items: Sequence[tuple[Sample, Request]]) -> tuple[list[Output], float]:
+    tick = time.perf_counter()
+    outputs = _generate(adapter, [request for _, request in items])
+    return outputs, time.perf_counter() - tick
 
 
 def assemble_result(
@@ -394,7 +470,7 @@ def assemble_result(
     adapter: ModelAdapter,
     config: RunConfig,
     context: DistContext,
-    gathered: list[tuple[int, float, int | None, int, int]],
+    gathered: list[tuple[ExecutionStats, int | None, int]],
     started: datetime,
     wall_start: float,
 ) -> TaskResult:
@@ -402,10 +478,11 @@ def assemble_result(
     task, samples = plan.task, plan.samples
     plan.store.consolidate()
     records = plan.store.read()
-    generated = sum(s[0] for s in gathered)
-    rescored = sum(s[4] for s in gathered)
-    generation_seconds = max(s[1] for s in gathered)
-    accelerator_peaks = [s[2] for s in gathered if s[2] is not None]
+    generated = sum(stats.generated for stats, _, _ in gathered)
+    rescored = sum(stats.rescored for stats, _, _ in gathered)
+    generation_seconds = max(stats.generation_seconds for stats, _, _ in gathered)
+    accelerator_peaks = [peak for _, peak, _ in gathered if peak is not None]
+    lowered = [stats.effective_batch_size for stats, _, _ in gathered if stats.effective_batch_size is not None]
 
     metrics = metric_over(task, samples, records).compute()
     failed = sum(records[s.id].failed for s in samples)
@@ -457,8 +534,10 @@ def assemble_result(
             generation_seconds=round(generation_seconds, 3),
             samples_per_second=round(generated / generation_seconds, 3) if generation_seconds > 0 else None,
             peak_accelerator_memory_bytes=max(accelerator_peaks) if accelerator_peaks else None,
-            peak_rss_bytes=max(s[3] for s in gathered),
+            peak_rss_bytes=max(rss for _, _, rss in gathered),
             world_size=context.world_size,
+            effective_batch_size=min(lowered) if lowered else None,
+            out_of_memory_errors=sum(stats.out_of_memory_errors for stats, _, _ in gathered),
         ),
     )
 

@@ -20,16 +20,29 @@ def build_table(results: list[TaskResult]) -> pd.DataFrame:
         if result.published is not None:
             row[f"{result.task} published"] = result.published.value
             row[f"{result.task} delta"] = result.published.delta
+        subset = data_subset(result)
+        if subset:
+            row[f"{result.task} data"] = subset
         if result.notes:
             row[f"{result.task} notes"] = "; ".join(result.notes)
     columns = ["model"]
     for task in tasks:
         metric_columns = sorted({c for r in rows.values() for c in r if c.startswith(f"{task} (")})
         columns += metric_columns
-        extra = (f"{task} published", f"{task} delta", f"{task} notes")
+        extra = (f"{task} data", f"{task} published", f"{task} delta", f"{task} notes")
         columns += [c for c in extra if any(c in r for r in rows.values())]
     table = pd.DataFrame(list(rows.values()), columns=columns)
     return table.sort_values("model").reset_index(drop=True)
+
+
+def data_subset(result: TaskResult) -> str | None:
+    """What a row's number was computed on when it is not the whole benchmark: the demo rows or a --limit."""
+    parts = []
+    if result.data.get("origin") == "demo":
+        parts.append("demo rows")
+    if result.manifest.limit is not None:
+        parts.append(f"--limit {result.manifest.limit}")
+    return ", ".join(parts) or None
 
 
 def _cell(value: object) -> str:

@@ -65,6 +65,9 @@ class Manifest(BaseModel):
     peak_accelerator_memory_bytes: int | None
     peak_rss_bytes: int
     world_size: int = 1
+    # the batch size that worked after an out-of-memory error lowered --batch-size (None: never lowered)
+    effective_batch_size: int | None = None
+    out_of_memory_errors: int = 0
 
 
 class TaskResult(BaseModel):
