@@ -23,6 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.source_imports import imported_names  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = Path(__file__).with_name("behaviour_versions.json")
 CONTRACTS = {"janus_eval", "janus_eval.api", "janus_eval.errors", "janus_eval.registry"}
@@ -54,17 +57,6 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
     return tree
 
 
-def _imports(tree: ast.AST) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
-
-
 def behaviour_modules(module: str) -> dict[str, Path]:
     """`module` and the project modules it imports, transitively (contracts, engine and reports left out)."""
     seen: dict[str, Path] = {}
@@ -77,7 +69,7 @@ def behaviour_modules(module: str) -> dict[str, Path]:
         if path is None:
             continue
         seen[name] = path
-        todo.extend(_imports(ast.parse(path.read_text(encoding="utf-8"))))
+        todo.extend(imported_names(ast.parse(path.read_text(encoding="utf-8"))))
     return seen
 
 

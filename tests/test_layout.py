@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.source_imports import imported_names
+
 ROOT = Path(__file__).resolve().parent.parent
 # where each wing's modules live in the checkout, and the wings each may import (itself included)
 FOLDERS = {
@@ -61,16 +63,7 @@ def _modules() -> dict[str, Path]:
 
 
 def _imports(path: Path, *, top_level_only: bool = False) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    nodes = tree.body if top_level_only else list(ast.walk(tree))
-    found: set[str] = set()
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
+    return imported_names(ast.parse(path.read_text(encoding="utf-8")), top_level_only=top_level_only)
 
 
 def test_every_wing_imports_only_the_wings_below_it() -> None:
