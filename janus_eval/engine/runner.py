@@ -315,6 +315,7 @@ class SampleWriter:
         source: SampleRecord | None = None,
     ) -> None:
         plan = self.plan
+        plan.task.Score.model_validate(score)  # a score of another shape than the task declares is a program error
         if source is not None:  # the earlier record's files stay where they are
             saved, digests = source.output, source.output_sha256
         elif output is not None:
