@@ -14,6 +14,8 @@ from janus_eval.errors import report_error as _fail
 
 EPILOG = """regression check of two runs (paired bootstrap CI; see `janus-eval compare -h`):
   janus-eval compare results/janus-pro-7b results/my-checkpoint --fail-on-regression
+HTML report of a results folder (against the papers and a baseline; see `janus-eval report -h`):
+  janus-eval report results/ --baseline results/janus-pro-7b -o report.html
 GenEval summary of a results file of the official evaluator:
   janus-eval geneval-import results.jsonl [--output summary.json]
 
@@ -186,11 +188,18 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     return 1 if dead else 0
 
 
+SUBCOMMANDS = {
+    "compare": "janus_eval.reports.compare",
+    "geneval-import": "janus_eval.reports.geneval_import",
+    "report": "janus_eval.reports.html_report",
+}
+
+
 def _subcommand(name: str, argv: list[str]) -> int:
-    """`compare` and `geneval-import`: their own parsers, the same error handling as a run."""
+    """`compare`, `geneval-import`, `report`: their own parsers, the same error handling as a run."""
     import importlib
 
-    module = importlib.import_module({"compare": "janus_eval.reports.compare", "geneval-import": "janus_eval.reports.geneval_import"}[name])
+    module = importlib.import_module(SUBCOMMANDS[name])
     try:
         return module.main(argv)
     except SystemExit as exc:
@@ -205,7 +214,7 @@ def _fmt(value: float | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["compare"], ["geneval-import"]):
+    if argv[:1] and argv[0] in SUBCOMMANDS:
         return _subcommand(argv[0], argv[1:])
     parser = build_parser()
     try:

@@ -48,7 +48,8 @@ class TaskComparison:
     warnings: list[str] = field(default_factory=list)
 
 
-def _load(model_dir: Path, task: str) -> tuple[TaskResult, dict[str, SampleRecord]]:
+def load_run(model_dir: Path, task: str) -> tuple[TaskResult, dict[str, SampleRecord]]:
+    """A task's result in a model folder and the records of the samples it covers (UserError when missing)."""
     path = model_dir / f"{task}.json"
     if not path.is_file():
         raise UserError(f"{path} does not exist: no result of task {task!r} in {model_dir}")
@@ -182,8 +183,8 @@ def compare_task(
     allow_protocol_mismatch: bool = False,
 ) -> TaskComparison:
     """Compares one task's headline between two model result folders."""
-    base_result, base_records = _load(base_dir, task_name)
-    cand_result, cand_records = _load(candidate_dir, task_name)
+    base_result, base_records = load_run(base_dir, task_name)
+    cand_result, cand_records = load_run(candidate_dir, task_name)
     warnings = []
     for what, left, right in (
         ("options", base_result.options, cand_result.options),
