@@ -16,6 +16,8 @@ EPILOG = """regression check of two runs (paired bootstrap CI; see `janus-eval c
   janus-eval compare results/janus-pro-7b results/my-checkpoint --fail-on-regression
 HTML report of a results folder (against the papers and a baseline; see `janus-eval report -h`):
   janus-eval report results/ --baseline results/janus-pro-7b -o report.html
+release gate: exit 0 ship, 1 regression or paper breach, 2 unusable input (see `janus-eval gate -h`):
+  janus-eval gate results/my-checkpoint --baseline results/janus-pro-7b --tolerances tolerances.json
 GenEval summary of a results file of the official evaluator:
   janus-eval geneval-import results.jsonl [--output summary.json]
 
@@ -192,11 +194,12 @@ SUBCOMMANDS = {
     "compare": "janus_eval.reports.compare",
     "geneval-import": "janus_eval.reports.geneval_import",
     "report": "janus_eval.reports.html_report",
+    "gate": "janus_eval.reports.gate",
 }
 
 
 def _subcommand(name: str, argv: list[str]) -> int:
-    """`compare`, `geneval-import`, `report`: their own parsers, the same error handling as a run."""
+    """`compare`, `geneval-import`, `report`, `gate`: their own parsers, the same error handling as a run."""
     import importlib
 
     module = importlib.import_module(SUBCOMMANDS[name])
