@@ -54,6 +54,7 @@ def test_the_report_holds_every_part(report: Path, results: Path) -> None:
     for section in ("leaderboard", "plots", "compare", "papers", "breakdowns", "images", "failures", "cards"):
         assert f'<section id="{section}">' in page
     assert "janus-pro-7b (paper)" in page  # published numbers beside the runs
+    assert ">nan<" not in page  # the release has no result of most tasks: empty cells, not NaN
     assert "Janus-Pro Tab. 3" in page and "Janus-Pro Tab. 5" in page and "COCO-30K" in page
     assert '<span class="regression">regression</span>' in page  # janus-tiny's MME against the all-right release
     data = json.loads(page.split('id="report-data">')[1].split("</script>")[0].replace("<\\/", "</"))
@@ -111,6 +112,16 @@ def test_paper_tables_as_markdown(results: Path, capsys: pytest.CaptureFixture[s
     assert "| Janus-Pro-7B | Janus-Pro Tab. 4 | 0.99 | 0.89 | 0.59 | 0.90 | 0.79 | 0.66 | 0.80 |" in out
     assert "| **janus-tiny** | this run | 0.0† |" in out  # demo rows: not set against the paper
     assert "(no result of dpg_bench) | this run |" in out
+
+
+def test_failures_are_capped_and_thumbnails_optional(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page_path = tmp_path / "small.html"
+    code, _, err = run_cli(["report", str(results), "-o", str(page_path), "--max-failures", "1", "--no-thumbnails"], capsys)
+    assert code == 0, err
+    page = page_path.read_text(encoding="utf-8")
+    data = json.loads(page.split('id="report-data">')[1].split("</script>")[0].replace("<\\/", "</"))
+    assert len(data["failures"]) == 6 and all(item["thumbs"] == [] for item in data["failures"])  # one per text task
+    assert "janus-tiny/mme: the first 1 of 28 wrong answers are listed" in page
 
 
 def test_published_rows_match_the_tasks_published_numbers() -> None:

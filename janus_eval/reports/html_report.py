@@ -25,7 +25,7 @@ from janus_eval.reports.compare import TaskComparison, compare_task, load_run
 from janus_eval.reports.leaderboard import build_table
 from janus_eval.reports.paper_tables import CAVEAT, PAPER_TABLES, PaperTable, cell, run_rows, to_markdown
 from janus_eval.reports.plots import category_bars, headline_bars
-from janus_eval.reports.report_items import Item, failure_items, image_items
+from janus_eval.reports.report_items import Item, failure_items, image_items, no_images, wrong_answers
 from janus_eval.reports.report_page import SCRIPT, STYLE
 from janus_eval.reports.results import RESULT_SCHEMA, TaskResult, read_result, write_output
 from janus_eval.reports.sample_images import SampleImages
@@ -43,6 +43,7 @@ class ReportOptions:
     thumbnail_format: ThumbnailFormat = "webp"
     resamples: int = 1000
     allow_protocol_mismatch: bool = False
+    thumbnails: bool = True
 
 
 @dataclass
@@ -94,13 +95,17 @@ def collect(runs: Sequence[Run], options: ReportOptions) -> tuple[Content, Thumb
         if result.images_dir is not None:
             content.images += image_items(result, records, run.model_dir, thumbs)
         elif result.task in TASKS.names() and TASKS.get(result.task).request_kind == "text":
-            sources = SampleImages(result, options.data_dir)
-            if sources.problem:
-                content.notes.append(f"{result.model}/{result.task}: no thumbnails: {sources.problem}")
-            items, total = failure_items(result, records, sources.images, thumbs, options.max_failures)
-            content.failures += items
-            if total > len(items):
-                content.notes.append(f"{result.model}/{result.task}: the first {len(items)} of {total} wrong answers are listed")
+            wrong = wrong_answers(result, records)
+            listed = wrong[: options.max_failures]
+            images_of = no_images
+            if options.thumbnails and listed:
+                sources = SampleImages(result, options.data_dir, wanted={r.id for r in listed})
+                if sources.problem:
+                    content.notes.append(f"{result.model}/{result.task}: no thumbnails: {sources.problem}")
+                images_of = sources.images
+            content.failures += failure_items(result, listed, images_of, thumbs)
+            if len(wrong) > len(listed):
+                content.notes.append(f"{result.model}/{result.task}: the first {len(listed)} of {len(wrong)} wrong answers are listed")
     if options.baseline is not None:
         content.comparisons = compare_all(runs, options)
     return content, thumbs
@@ -138,7 +143,7 @@ def _e(value: Any) -> str:
 
 
 def _num(value: Any, digits: int = 2) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # None, or pandas' NaN for a missing cell
         return "–"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
@@ -325,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, help="where to write (default: RESULTS/report.html)")
     parser.add_argument("--paper-tables", action="store_true", help="print the papers' tables with this run's rows as Markdown")
     parser.add_argument("--data-dir", type=Path, help="the runs' --data-dir, for the thumbnails of wrong answers")
+    parser.add_argument(
+        "--no-thumbnails", action="store_true", help="do not read the runs' data again for the wrong answers' images"
+    )
     parser.add_argument("--max-failures", type=int, default=1000, help="wrong answers listed per result (default 1000)")
     parser.add_argument("--thumbnail-size", type=int, default=160, help="longest side of thumbnails in pixels (default 160)")
     parser.add_argument("--thumbnail-format", choices=["webp", "jpeg"], default="webp")
@@ -348,7 +356,7 @@ def main(argv: Sequence[str]) -> int:
     options = ReportOptions(
         baseline=args.baseline, data_dir=args.data_dir, max_failures=args.max_failures,
         thumbnail_size=args.thumbnail_size, thumbnail_format=args.thumbnail_format, resamples=args.resamples,
-        allow_protocol_mismatch=args.allow_protocol_mismatch,
+        allow_protocol_mismatch=args.allow_protocol_mismatch, thumbnails=not args.no_thumbnails,
     )  # fmt: skip
     page = build_report(args.results, options)
     output = args.output or args.results / "report.html"

@@ -8,7 +8,7 @@ convention for other generation tasks); a text task's wrong answers are the reco
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,11 @@ def image_items(result: TaskResult, records: Mapping[str, SampleRecord], model_d
     return items
 
 
+def no_images(record: SampleRecord) -> list[Image.Image]:
+    """No thumbnails (--no-thumbnails)."""
+    return []
+
+
 def _question(record: SampleRecord) -> str:
     messages = (record.request or {}).get("messages") or []
     text = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "user")
@@ -94,22 +99,26 @@ def why_wrong(record: SampleRecord) -> tuple[str, str]:
     return "wrong answer", f"the output does not match the target {target!r}"
 
 
-def failure_items(
-    result: TaskResult,
-    records: Mapping[str, SampleRecord],
-    images_of: Callable[[SampleRecord], list[Image.Image]],
-    thumbs: ThumbnailStore,
-    limit: int,
-) -> tuple[list[Item], int]:
-    """The first `limit` wrong answers of a text task (in sample order) and how many there are."""
+def wrong_answers(result: TaskResult, records: Mapping[str, SampleRecord]) -> list[SampleRecord]:
+    """The records of a text task scored wrong (typed score of value 0) or failed, in sample order."""
     task_cls = TASKS.get(result.task) if result.task in TASKS.names() else None
     wrong = []
     for record in sorted(records.values(), key=lambda r: r.row):
         value = task_cls.Score.model_validate(record.score).value if task_cls is not None else None
         if record.failed or value == 0 or (value is None and record.score.get("correct") is False):
             wrong.append(record)
+    return wrong
+
+
+def failure_items(
+    result: TaskResult,
+    wrong: Sequence[SampleRecord],
+    images_of: Callable[[SampleRecord], list[Image.Image]],
+    thumbs: ThumbnailStore,
+) -> list[Item]:
+    """One item per wrong answer: question, thumbnails of its input images, answer, target and why."""
     items = []
-    for record in wrong[:limit]:
+    for record in wrong:
         kind, why = why_wrong(record)
         items.append(
             {
@@ -125,4 +134,4 @@ def failure_items(
                 "thumbs": [thumbs.add(image) for image in images_of(record)],
             }
         )
-    return items, len(wrong)
+    return items

@@ -20,9 +20,9 @@ from janus_eval.reports.sample_records import SampleRecord
 
 
 class SampleImages:
-    """The images of a result's samples by sample id; `problem` says why there are none."""
+    """The images of a result's samples (those in `wanted`, or all) by sample id; `problem` says why there are none."""
 
-    def __init__(self, result: TaskResult, data_dir: Path | None = None) -> None:
+    def __init__(self, result: TaskResult, data_dir: Path | None = None, wanted: set[str] | None = None) -> None:
         self.problem: str | None = None
         self._samples: dict[str, Sample] = {}
         self._task: Task | None = None
@@ -46,7 +46,8 @@ class SampleImages:
             self.problem = "the data found now differ from the run's (fingerprint): no thumbnails"
             return
         self._task = task
-        self._samples = {sample.id: sample for sample in task.samples(data.rows)}
+        # the run held every sample too; only the wanted ones (with their undecoded images) are kept
+        self._samples = {s.id: s for s in task.samples(data.rows) if wanted is None or s.id in wanted}
 
     def images(self, record: SampleRecord) -> list[Image.Image]:
         """The record's input images, in request order; none when they cannot be had or do not match."""
