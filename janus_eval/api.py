@@ -288,6 +288,58 @@ def percent(part: int, whole: int) -> float | None:
     return 100.0 * part / whole if whole else None
 
 
+# ----------------------------------------------------------------------------- per-sample scores
+
+
+class SampleScore(BaseModel):
+    """A sample's recorded score, typed per task (`Task.Score`) and validated before it is written.
+
+    `value` puts the score on the task's own per-sample scale (compare counts a sample as improved or
+    regressed when its value moved); None when the task declares no such scale.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    # whether `value` gives a per-sample scale (False: this base type, which declares none)
+    has_scale: ClassVar[bool] = False
+
+    @property
+    def value(self) -> float | None:
+        return None
+
+
+class RightOrWrong(SampleScore):
+    """A sample that is right or wrong (`correct`); its value is 1 or 0."""
+
+    correct: bool
+    has_scale: ClassVar[bool] = True
+
+    @property
+    def value(self) -> float | None:
+        return 1.0 if self.correct else 0.0
+
+
+class ScoredImage(BaseModel):
+    """One generated image's verdict: its number in the sample, right or wrong, and why."""
+
+    model_config = ConfigDict(extra="allow")
+
+    image: int
+    correct: bool
+    reason: str = ""
+
+
+class ImagesScore(SampleScore):
+    """Per-image verdicts of a generation sample; its value is the share of right images (None without images,
+    e.g. a failed generation)."""
+
+    images: list[ScoredImage]
+    has_scale: ClassVar[bool] = True
+
+    @property
+    def value(self) -> float | None:
+        return sum(image.correct for image in self.images) / len(self.images) if self.images else None
+
+
 # ----------------------------------------------------------------------------- tasks
 
 
@@ -311,6 +363,8 @@ class Task(ABC):
     version: ClassVar[int] = 1
     description: ClassVar[str] = ""
     Options: ClassVar[type[TaskOptions]] = TaskOptions
+    # the type of `score(...)`'s result, checked before a record is written (see SampleScore)
+    Score: ClassVar[type[SampleScore]] = SampleScore
     # reference model key (e.g. "janus-pro-7b") -> headline value as printed in the paper
     published: ClassVar[dict[str, float]] = {}
     # where each published number comes from

@@ -20,6 +20,10 @@ from janus_eval.errors import report_error as _fail
 
 EPILOG = """regression check of two runs (paired bootstrap CI; see `janus-eval compare -h`):
   janus-eval compare results/janus-pro-7b results/my-checkpoint --fail-on-regression
+HTML report of a results folder (against the papers and a baseline; see `janus-eval report -h`):
+  janus-eval report results/ --baseline results/janus-pro-7b -o report.html
+release gate: exit 0 ship, 1 regression or paper breach, 2 unusable input (see `janus-eval gate -h`):
+  janus-eval gate results/my-checkpoint --baseline results/janus-pro-7b --tolerances tolerances.json
 GenEval summary of a results file of the official evaluator:
   janus-eval geneval-import results.jsonl [--output summary.json]
 
@@ -215,11 +219,19 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     return 1 if dead else 0
 
 
+SUBCOMMANDS = {
+    "compare": "janus_eval.reports.compare",
+    "geneval-import": "janus_eval.reports.geneval_import",
+    "report": "janus_eval.reports.html_report",
+    "gate": "janus_eval.reports.gate",
+}
+
+
 def _subcommand(name: str, argv: list[str]) -> int:
-    """`compare` and `geneval-import`: their own parsers, the same error handling as a run."""
+    """`compare`, `geneval-import`, `report`, `gate`: their own parsers, the same error handling as a run."""
     import importlib
 
-    module = importlib.import_module({"compare": "janus_eval.reports.compare", "geneval-import": "janus_eval.reports.geneval_import"}[name])
+    module = importlib.import_module(SUBCOMMANDS[name])
     try:
         return module.main(argv)
     except SystemExit as exc:
@@ -266,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if interruptible:
         signal.signal(signal.SIGINT, exit_at_once)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["compare"], ["geneval-import"]):
+    if argv[:1] and argv[0] in SUBCOMMANDS:
         if interruptible:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         return _subcommand(argv[0], argv[1:])

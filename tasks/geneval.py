@@ -20,10 +20,12 @@ from janus_eval.api import (
     FileSource,
     ImageOutput,
     ImageRequest,
+    ImagesScore,
     Output,
     RemoteFile,
     Sample,
     SampleError,
+    SampleScore,
     Task,
     TaskOptions,
     image_seeds,
@@ -126,6 +128,7 @@ class GenEvalTask(Task):
     request_kind = "image"
     description = "GenEval text-to-image: object detection + CLIP colour checks; headline overall (mean of 6 tasks)"
     Options: ClassVar[type[TaskOptions]] = GenEvalOptions
+    Score: ClassVar[type[SampleScore]] = ImagesScore
     published: ClassVar[dict[str, float]] = {
         "janus-1.3b": 0.61,
         "janusflow-1.3b": 0.63,
@@ -316,6 +319,10 @@ class GenEvalTask(Task):
 
     def new_metric(self) -> GenEvalMetric:
         return GenEvalMetric()
+
+    def resampling_unit(self, sample: Sample) -> str:
+        """Prompts are grouped by their metadata (the official "% correct prompts"): one unit per prompt key."""
+        return str(sample.meta["prompt_key"])
 
     def resampling_stratum(self, sample: Sample) -> str:
         """Overall is a mean of the 6 task scores: keep every task in every bootstrap draw."""

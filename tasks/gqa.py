@@ -8,7 +8,6 @@ papers' recipe for GQA is not public; the default is the closest public one, VLM
 from __future__ import annotations
 
 import string
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -17,10 +16,11 @@ from pydantic import Field
 from janus_eval.api import (
     DataSource,
     Join,
-    Metric,
     Output,
+    RightOrWrong,
     Sample,
     SampleError,
+    SampleScore,
     Task,
     TaskOptions,
     TextRequest,
@@ -31,6 +31,7 @@ from janus_eval.data.image_io import decode_image
 from janus_eval.data.sample_ids import occurrence_ids
 from janus_eval.prompts.text_requests import output_text, question_of, single_turn_request
 from janus_eval.registry import register_task
+from janus_eval.rules.counting_metric import CountingMetric, Statistic, Sums, labels
 
 SHORT_ANSWER_SUFFIX = "\nAnswer the question using a single word or phrase."
 _PUNCTUATION_TABLE = str.maketrans("", "", string.punctuation)
@@ -69,31 +70,19 @@ class GqaOptions(TaskOptions):
     )
 
 
-class GqaMetric(Metric):
-    """Questions and right answers, overall and per GQA structural / semantic question type."""
+class GqaMetric(CountingMetric):
+    """Questions and right answers, overall and per GQA structural / semantic question type (keyless sums)."""
 
-    def __init__(self) -> None:
-        self.counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-
-    def update(self, sample: Sample, score: Mapping[str, Any]) -> None:
+    def sample_sums(self, sample: Sample, score: Mapping[str, Any]) -> dict[Statistic, int]:
         keys = ["all"] + [f"{kind}.{sample.meta[kind]}" for kind in ("structural", "semantic") if sample.meta.get(kind)]
-        for key in keys:
-            self.counts[key][0] += 1
-            self.counts[key][1] += int(bool(score["correct"]))
+        right = int(bool(score["correct"]))
+        return {statistic: value for key in keys for statistic, value in ((("questions", key), 1), (("right", key), right))}
 
-    def merge(self, other: Metric) -> None:
-        if not isinstance(other, GqaMetric):
-            raise TypeError(f"cannot merge {type(other).__name__} into GqaMetric")
-        for key, (questions, right) in other.counts.items():
-            self.counts[key][0] += questions
-            self.counts[key][1] += right
-
-    def compute(self) -> dict[str, float | None]:
-        questions, right = self.counts.get("all", (0, 0))
-        result: dict[str, float | None] = {"accuracy": percent(right, questions)}
-        for key in sorted(k for k in self.counts if k != "all"):
-            n, r = self.counts[key]
-            result[f"{key}.accuracy"] = percent(r, n)
+    def compute_from(self, sums: Sums) -> dict[str, float | None]:
+        result: dict[str, float | None] = {"accuracy": percent(sums[("right", "all")], sums[("questions", "all")])}
+        for key in labels(sums, "questions"):
+            if key != "all":
+                result[f"{key}.accuracy"] = percent(sums[("right", key)], sums[("questions", key)])
         return result
 
 
@@ -106,6 +95,7 @@ class GqaTask(Task):
     request_kind = "text"
     description = "GQA testdev-balanced short-answer VQA; headline accuracy (exact match)"
     Options: ClassVar[type[TaskOptions]] = GqaOptions
+    Score: ClassVar[type[SampleScore]] = RightOrWrong
     published: ClassVar[dict[str, float]] = {
         "janus-1.3b": 59.1,
         "janusflow-1.3b": 60.3,

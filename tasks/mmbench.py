@@ -14,19 +14,19 @@ original rows alone.
 from __future__ import annotations
 
 import numbers
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from janus_eval.api import (
     DataSource,
-    Metric,
     Output,
+    RightOrWrong,
     Sample,
     SampleError,
+    SampleScore,
     Task,
     TaskOptions,
     TextRequest,
@@ -39,6 +39,7 @@ from janus_eval.errors import UserError
 from janus_eval.prompts.multiple_choice import MCQ_SUFFIX, is_missing, paper_mcq_prompt, present_options
 from janus_eval.prompts.text_requests import output_text, question_of, single_turn_request
 from janus_eval.registry import register_task
+from janus_eval.rules.counting_metric import CountingMetric, Statistic, Sums
 from janus_eval.rules.option_matching import (
     LETTERS,
     LMMS_EVAL_RANDOM_SEED,
@@ -105,69 +106,63 @@ def lmms_eval_mmbench_prompt(question: str, options: Mapping[str, str], hint: st
     return f"{query}\n{MCQ_SUFFIX}"
 
 
-@dataclass
-class _Tally:
-    """Counts for the rows of one circular group (one question and its rotated copies)."""
+class MmbenchMetric(CountingMetric):
+    """Per (category, L2-category): rows, rows right, unmatched rows, original rows and original rows right, and
+    (circular) questions and questions right, as keyless sums.
 
-    rows: int = 0
-    right: int = 0
-    unmatched: int = 0
-    original_rows: int = 0
-    original_right: int = 0
-
-    def add(self, other: _Tally) -> None:
-        for name in (f.name for f in fields(self)):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-class MmbenchMetric(Metric):
-    """Per (category, L2-category, circular group): rows, rows right, unmatched rows, and the same for original rows.
-
-    Non-circular: accuracy over rows. Circular: accuracy over questions whose original row was scored (VLMEvalKit
-    and lmms-eval iterate over the original rows), a question being right when all its loaded rows are right.
+    A question and its rotated copies (one circular group) are one unit. Non-circular: accuracy over rows.
+    Circular: accuracy over questions whose original row was scored (VLMEvalKit and lmms-eval iterate over the
+    original rows), a question being right when all its loaded rows are right.
     """
 
     def __init__(self, *, circular: bool) -> None:
+        super().__init__(circular=circular)
         self.circular = circular
-        self.tallies: dict[tuple[str, str, str], _Tally] = defaultdict(_Tally)
 
-    def update(self, sample: Sample, score: Mapping[str, Any]) -> None:
-        key = (str(sample.meta["category"]), str(sample.meta["l2_category"]), str(sample.meta["group"]))
+    def unit_key(self, sample: Sample) -> str:
+        return f"{sample.meta['category']}\x00{sample.meta['l2_category']}\x00{sample.meta['group']}"
+
+    def sample_sums(self, sample: Sample, score: Mapping[str, Any]) -> dict[Statistic, int]:
+        where = (str(sample.meta["category"]), str(sample.meta["l2_category"]))
         right = int(bool(score["correct"]))
-        original = bool(sample.meta["original"])
-        self.tallies[key].add(
-            _Tally(1, right, int(bool(score.get("unmatched"))), int(original), right if original else 0)
-        )
+        original = int(bool(sample.meta["original"]))
+        return {
+            ("rows", *where): 1,
+            ("right", *where): right,
+            ("unmatched", *where): int(bool(score.get("unmatched"))),
+            ("original_rows", *where): original,
+            ("original_right", *where): right * original,
+        }
 
-    def merge(self, other: Metric) -> None:
-        if not isinstance(other, MmbenchMetric):
-            raise TypeError(f"cannot merge {type(other).__name__} into MmbenchMetric")
-        if other.circular != self.circular:
-            raise ValueError("cannot merge MMBench metrics built under different options")
-        for key, tally in other.tallies.items():
-            self.tallies[key].add(tally)
+    def close_unit(self, unit: Sums) -> Sums:
+        closed = Counter(unit)
+        for key, rows in unit.items():
+            if key[0] == "rows" and unit[("original_rows", *key[1:])]:
+                closed[("questions", *key[1:])] += 1
+                closed[("questions_right", *key[1:])] += int(unit[("right", *key[1:])] == rows)
+        return closed
 
-    def _units(self) -> list[tuple[str, str, int, int]]:
-        """(category, L2-category, scored units, units right): rows, or questions when circular."""
-        if not self.circular:
-            return [(c, l2, t.rows, t.right) for (c, l2, _), t in self.tallies.items()]
-        return [(c, l2, 1, int(t.right == t.rows)) for (c, l2, _), t in self.tallies.items() if t.original_rows]
-
-    def compute(self) -> dict[str, float | None]:
-        units = self._units()
+    def compute_from(self, sums: Sums) -> dict[str, float | None]:
+        # (category, L2-category) -> (scored units, units right): rows, or questions when circular
+        counted, right = ("questions", "questions_right") if self.circular else ("rows", "right")
+        places = [key[1:] for key, value in sums.items() if key[0] == "rows" and value]
+        units = [(c, l2, sums[(counted, c, l2)], sums[(right, c, l2)]) for c, l2 in places if sums[(counted, c, l2)]]
         total = sum(n for _, _, n, _ in units)
+
+        def summed(name: str) -> float:
+            return float(sum(sums[(name, *place)] for place in places))
+
         result: dict[str, float | None] = {
             "accuracy": percent(sum(r for _, _, _, r in units), total),
-            "unmatched": float(sum(t.unmatched for t in self.tallies.values())),
-            "num_samples": float(sum(t.rows for t in self.tallies.values())),
+            "unmatched": summed("unmatched"),
+            "num_samples": summed("rows"),
         }
         if self.circular:
             result["num_questions"] = float(total)
         else:
-            original_rows = sum(t.original_rows for t in self.tallies.values())
-            result["accuracy_circ0"] = percent(sum(t.original_right for t in self.tallies.values()), original_rows)
+            result["accuracy_circ0"] = percent(summed("original_right"), summed("original_rows"))
         for prefix, position in (("category", 0), ("l2_category", 1)):
-            groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+            groups: dict[str, list[float]] = defaultdict(lambda: [0, 0])
             for unit in units:
                 groups[unit[position]][0] += unit[2]
                 groups[unit[position]][1] += unit[3]
@@ -213,6 +208,7 @@ class MmbenchTask(Task):
     description = "MMBench v1.0 English dev, multiple choice; headline accuracy (%), non-circular over all rows"
     request_kind = "text"
     Options: ClassVar[type[TaskOptions]] = MmbenchOptions
+    Score: ClassVar[type[SampleScore]] = RightOrWrong
     published: ClassVar[dict[str, float]] = {
         "janus-1.3b": 69.4,
         "janusflow-1.3b": 74.9,

@@ -5,15 +5,15 @@ The papers report MME-Perception (the sum of the 10 perception category scores, 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from janus_eval.api import DataSource, Metric, Sample, TaskOptions
+from janus_eval.api import DataSource, Sample, TaskOptions
 from janus_eval.data.demo_images import DemoShape, demo_image
 from janus_eval.data.sample_ids import occurrence_ids
 from janus_eval.prompts.yes_no_task import QuestionRule, YesNoOptions, YesNoTask
 from janus_eval.registry import register_task
+from janus_eval.rules.counting_metric import CountingMetric, Statistic, Sums, labels
 from janus_eval.rules.yes_no import YesNoExtractor, extract_yes_no_prefix, extract_yes_no_word_level
 
 PERCEPTION_CATEGORIES: tuple[str, ...] = (
@@ -29,46 +29,42 @@ class MmeOptions(YesNoOptions):
     """MME options; the defaults are the Janus paper protocol."""
 
 
-class MmeMetric(Metric):
-    """Per category and image: (questions, questions right); category score = acc + acc+ (max 200).
+class MmeMetric(CountingMetric):
+    """Per category: questions, questions right, images, images with every question right; score = acc + acc+.
 
     acc = % of questions right, acc+ = % of images whose questions are all right (VLMEvalKit
-    `MME_rating`; equal to lmms-eval's per-pair mean when every image has its two questions).
+    `MME_rating`; equal to lmms-eval's per-pair mean when every image has its two questions). An image's
+    questions are one unit: they are counted into the keyless per-category sums when the unit closes.
     """
 
-    def __init__(self) -> None:
-        # category -> image key -> [questions, right]
-        self.counts: dict[str, dict[str, list[int]]] = defaultdict(dict)
+    def unit_key(self, sample: Sample) -> str:
+        return f"{sample.meta['category']}/{sample.meta['image_key']}"
 
-    def update(self, sample: Sample, score: Mapping[str, Any]) -> None:
-        image = self.counts[sample.meta["category"]].setdefault(sample.meta["image_key"], [0, 0])
-        image[0] += 1
-        image[1] += int(bool(score["correct"]))
+    def sample_sums(self, sample: Sample, score: Mapping[str, Any]) -> dict[Statistic, int]:
+        category = str(sample.meta["category"])
+        return {("questions", category): 1, ("right", category): int(bool(score["correct"]))}
 
-    def merge(self, other: Metric) -> None:
-        if not isinstance(other, MmeMetric):
-            raise TypeError(f"cannot merge {type(other).__name__} into MmeMetric")
-        for category, images in other.counts.items():
-            mine = self.counts[category]
-            for key, (questions, right) in images.items():
-                counts = mine.setdefault(key, [0, 0])
-                counts[0] += questions
-                counts[1] += right
+    def close_unit(self, unit: Sums) -> dict[Statistic, int]:
+        (category,) = labels(unit, "questions")
+        questions, right = unit[("questions", category)], unit[("right", category)]
+        return {
+            ("questions", category): questions,
+            ("right", category): right,
+            ("images", category): 1,
+            ("images_all_right", category): int(right == questions),
+        }
 
-    def category_scores(self) -> dict[str, tuple[float, float]]:
+    def category_scores(self, sums: Sums | None = None) -> dict[str, tuple[float, float]]:
         """Category -> (acc, acc+) in percent, for the categories seen."""
+        sums = self.final_sums() if sums is None else sums
         scores = {}
-        for category, images in self.counts.items():
-            if not images:
-                continue
-            questions = sum(n for n, _ in images.values())
-            right = sum(r for _, r in images.values())
-            all_right = sum(1 for n, r in images.values() if r == n)
-            scores[category] = (100.0 * right / questions, 100.0 * all_right / len(images))
+        for category in labels(sums, "images"):
+            acc = 100.0 * sums[("right", category)] / sums[("questions", category)]
+            scores[category] = (acc, 100.0 * sums[("images_all_right", category)] / sums[("images", category)])
         return scores
 
-    def compute(self) -> dict[str, float | None]:
-        scores = self.category_scores()
+    def compute_from(self, sums: Sums) -> dict[str, float | None]:
+        scores = self.category_scores(sums)
         perception = [c for c in PERCEPTION_CATEGORIES if c in scores]
         cognition = [c for c in COGNITION_CATEGORIES if c in scores]
         result: dict[str, float | None] = {

@@ -17,8 +17,10 @@ from janus_eval.api import (
     ContentPart,
     DataSource,
     Output,
+    RightOrWrong,
     Sample,
     SampleError,
+    SampleScore,
     Task,
     TaskOptions,
     TextRequest,
@@ -173,6 +175,7 @@ class MmmuTask(Task):
     request_kind = "text"
     description = "MMMU validation (900 questions, 30 subjects); headline instance-weighted accuracy (%)"
     Options: ClassVar[type[TaskOptions]] = MmmuOptions
+    Score: ClassVar[type[SampleScore]] = RightOrWrong
     published: ClassVar[dict[str, float]] = {
         "janus-1.3b": 30.5,
         "janusflow-1.3b": 29.3,

@@ -11,11 +11,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from janus_eval.api import DataSource, Metric, Sample, TaskOptions
+from janus_eval.api import DataSource, Sample, TaskOptions
 from janus_eval.data.demo_images import DemoShape, demo_image
 from janus_eval.data.sample_ids import occurrence_ids
 from janus_eval.prompts.yes_no_task import QuestionRule, YesNoOptions, YesNoTask
 from janus_eval.registry import register_task
+from janus_eval.rules.counting_metric import CountingMetric, Statistic, Sums
 from janus_eval.rules.yes_no import YesNoExtractor, extract_yes_no_exact, extract_yes_no_word_level
 
 POPE_SPLITS: tuple[str, ...] = ("random", "popular", "adversarial")
@@ -62,47 +63,42 @@ def confusion_metrics(counts: Mapping[tuple[str, str], int], *, unknown_is_negat
     }
 
 
-class PopeMetric(Metric):
-    """A confusion table (truth yes/no x prediction yes/no/unknown) per split.
+class PopeMetric(CountingMetric):
+    """A confusion table (truth yes/no x prediction yes/no/unknown) per split, as keyless sums.
 
     Reports the headline split's metrics unprefixed, each split's as `<split>.<metric>` and, when
     several splits are evaluated, the pooled table as `overall.<metric>`.
     """
 
     def __init__(self, *, unknown_is_negative: bool, headline_split: str, report_overall: bool) -> None:
+        super().__init__(
+            unknown_is_negative=unknown_is_negative, headline_split=headline_split, report_overall=report_overall
+        )
         self.unknown_is_negative = unknown_is_negative
         self.headline_split = headline_split
         self.report_overall = report_overall
-        self.tables: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
 
-    def update(self, sample: Sample, score: Mapping[str, Any]) -> None:
-        self.tables[sample.meta["split"]][(sample.target, score["pred"])] += 1
+    def sample_sums(self, sample: Sample, score: Mapping[str, Any]) -> dict[Statistic, int]:
+        return {("answers", str(sample.meta["split"]), str(sample.target), str(score["pred"])): 1}
 
-    def merge(self, other: Metric) -> None:
-        if not isinstance(other, PopeMetric):
-            raise TypeError(f"cannot merge {type(other).__name__} into PopeMetric")
-        if (other.unknown_is_negative, other.headline_split, other.report_overall) != (
-            self.unknown_is_negative,
-            self.headline_split,
-            self.report_overall,
-        ):
-            raise ValueError("cannot merge POPE metrics built under different options")
-        for split, table in other.tables.items():
-            self.tables[split].update(table)
+    def compute_from(self, sums: Sums) -> dict[str, float]:
+        tables: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+        for (name, split, truth, pred), count in sums.items():
+            if name == "answers" and count:
+                tables[split][(truth, pred)] += count
 
-    def compute(self) -> dict[str, float]:
         def rated(table: Mapping[tuple[str, str], int]) -> dict[str, float]:
             return confusion_metrics(table, unknown_is_negative=self.unknown_is_negative)
 
         result: dict[str, float] = {}
-        if self.tables.get(self.headline_split):
-            result.update(rated(self.tables[self.headline_split]))
-        known = [s for s in POPE_SPLITS if s in self.tables]
-        for split in [*known, *sorted(set(self.tables) - set(known))]:
-            result.update({f"{split}.{name}": value for name, value in rated(self.tables[split]).items()})
+        if tables.get(self.headline_split):
+            result.update(rated(tables[self.headline_split]))
+        known = [s for s in POPE_SPLITS if s in tables]
+        for split in [*known, *sorted(set(tables) - set(known))]:
+            result.update({f"{split}.{name}": value for name, value in rated(tables[split]).items()})
         if self.report_overall:
             pooled: Counter[tuple[str, str]] = Counter()
-            for table in self.tables.values():
+            for table in tables.values():
                 pooled.update(table)
             result.update({f"overall.{name}": value for name, value in rated(pooled).items()})
         return result

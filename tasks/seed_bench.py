@@ -7,7 +7,6 @@ the image part only (VLMEvalKit SEEDBench_IMG, lmms-eval's `seed_image` metric),
 from __future__ import annotations
 
 import numbers
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -15,10 +14,11 @@ from pydantic import Field
 
 from janus_eval.api import (
     DataSource,
-    Metric,
     Output,
+    RightOrWrong,
     Sample,
     SampleError,
+    SampleScore,
     Task,
     TaskOptions,
     TextRequest,
@@ -31,6 +31,7 @@ from janus_eval.errors import UserError
 from janus_eval.prompts.multiple_choice import MCQ_SUFFIX, is_missing, paper_mcq_prompt
 from janus_eval.prompts.text_requests import output_text, question_of, single_turn_request
 from janus_eval.registry import register_task
+from janus_eval.rules.counting_metric import CountingMetric, Statistic, Sums, labels
 from janus_eval.rules.option_matching import VLMEVALKIT_EXTRACTORS, OptionExtractor, first_character_option
 
 IMAGE_DATA_TYPE = "image"
@@ -82,38 +83,29 @@ def dimension_name(question_type_id: int) -> str:
     return IMAGE_DIMENSIONS.get(question_type_id, f"type_{question_type_id}")
 
 
-class SeedBenchMetric(Metric):
-    """Per question type: (questions, right, unmatched); accuracy overall and per dimension, in percent."""
+class SeedBenchMetric(CountingMetric):
+    """Per question type: questions, right, unmatched (keyless sums); accuracy overall and per dimension, in percent."""
 
-    def __init__(self) -> None:
-        self.counts: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    def sample_sums(self, sample: Sample, score: Mapping[str, Any]) -> dict[Statistic, int]:
+        type_id = str(int(sample.meta["question_type_id"]))
+        return {
+            ("questions", type_id): 1,
+            ("right", type_id): int(bool(score["correct"])),
+            ("unmatched", type_id): int(bool(score.get("unmatched"))),
+        }
 
-    def update(self, sample: Sample, score: Mapping[str, Any]) -> None:
-        counts = self.counts[int(sample.meta["question_type_id"])]
-        counts[0] += 1
-        counts[1] += int(bool(score["correct"]))
-        counts[2] += int(bool(score.get("unmatched")))
-
-    def merge(self, other: Metric) -> None:
-        if not isinstance(other, SeedBenchMetric):
-            raise TypeError(f"cannot merge {type(other).__name__} into SeedBenchMetric")
-        for type_id, (questions, right, unmatched) in other.counts.items():
-            counts = self.counts[type_id]
-            counts[0] += questions
-            counts[1] += right
-            counts[2] += unmatched
-
-    def compute(self) -> dict[str, float | None]:
-        questions = sum(c[0] for c in self.counts.values())
-        right = sum(c[1] for c in self.counts.values())
+    def compute_from(self, sums: Sums) -> dict[str, float | None]:
+        type_ids = sorted(int(type_id) for type_id in labels(sums, "questions"))
+        questions = sum(sums[("questions", str(t))] for t in type_ids)
+        right = sum(sums[("right", str(t))] for t in type_ids)
         result: dict[str, float | None] = {
             "accuracy": percent(right, questions),
-            "unmatched": float(sum(c[2] for c in self.counts.values())),
+            "unmatched": float(sum(sums[("unmatched", str(t))] for t in type_ids)),
             "num_samples": float(questions),
         }
-        for type_id in sorted(self.counts):
-            n, r, _ = self.counts[type_id]
-            result[f"dimension.{dimension_name(type_id)}"] = percent(r, n)
+        for type_id in type_ids:
+            key = str(type_id)
+            result[f"dimension.{dimension_name(type_id)}"] = percent(sums[("right", key)], sums[("questions", key)])
         return result
 
 
@@ -151,6 +143,7 @@ class SeedBenchTask(Task):
     description = "SEED-Bench (v1) image questions, multiple choice; headline accuracy (%) over 9 image dimensions"
     request_kind = "text"
     Options: ClassVar[type[TaskOptions]] = SeedBenchOptions
+    Score: ClassVar[type[SampleScore]] = RightOrWrong
     published: ClassVar[dict[str, float]] = {
         "janus-1.3b": 63.7,
         "janusflow-1.3b": 70.5,

@@ -22,3 +22,9 @@ def test_ci_runs_exactly_the_readmes_test_command_in_a_fresh_venv() -> None:
     assert commands[-1] == install_and_test
     assert any(re.match(r"python3? -m venv ", line) for line in commands)
     assert any(line.startswith("source ") and "/bin/activate" in line for line in commands)
+
+
+def test_ci_installs_the_browser_of_the_report_test_when_missing() -> None:
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "[ ! -x /usr/bin/chromium ]" in script and "apt-get install -y -qq chromium" in script
+    assert script.index("apt-get install") < script.index("pip install -e")

@@ -344,6 +344,7 @@ class SampleWriter:
         """Records one sample; `error` marks it failed (an output that failed only its scoring is kept, so a
         rerun scores it again without generating it again)."""
         plan = self.plan
+        plan.task.Score.model_validate(score)  # a score of another shape than the task declares is a program error
         if source is not None:  # the earlier record's files stay where they are
             saved, digests = source.output, source.output_sha256
         elif output is not None:

@@ -15,7 +15,9 @@ from pydantic import Field
 
 from janus_eval.api import (
     Output,
+    RightOrWrong,
     Sample,
+    SampleScore,
     Task,
     TaskOptions,
     TextRequest,
@@ -77,6 +79,7 @@ class YesNoTask(Task):
 
     request_kind = "text"
     Options: ClassVar[type[TaskOptions]] = YesNoOptions
+    Score: ClassVar[type[SampleScore]] = RightOrWrong
     # prompt option -> how the question is rewritten
     question_rules: ClassVar[Mapping[str, QuestionRule]]
     # extraction option -> (extractor, one-line description)

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from janus_eval.api import Metric, Sample, Task
+from janus_eval.api import Sample, Task
 from janus_eval.errors import ArgumentParser, UserError
 from janus_eval.registry import TASKS
 from janus_eval.reports.results import TaskResult, read_result
 from janus_eval.reports.sample_records import SampleRecord, metric_over, read_records
+from janus_eval.rules.counting_metric import CountingMetric, Statistic, Sums
 
 
 @dataclass
@@ -47,7 +48,8 @@ class TaskComparison:
     warnings: list[str] = field(default_factory=list)
 
 
-def _load(model_dir: Path, task: str) -> tuple[TaskResult, dict[str, SampleRecord]]:
+def load_run(model_dir: Path, task: str) -> tuple[TaskResult, dict[str, SampleRecord]]:
+    """A task's result in a model folder and the records of the samples it covers (UserError when missing)."""
     path = model_dir / f"{task}.json"
     if not path.is_file():
         raise UserError(f"{path} does not exist: no result of task {task!r} in {model_dir}")
@@ -72,10 +74,101 @@ def _headline(task: Task, samples: Sequence[Sample], records: dict[str, SampleRe
     return None if value is None else float(value)
 
 
-def _merged(parts: Sequence[Metric], template: Metric) -> Metric:
-    for part in parts:
-        template.merge(part)
-    return template
+class UnitDraws:
+    """The headline of one run over bootstrap draws of resampling units, each drawn unit counted as often as
+    it is drawn.
+
+    A `CountingMetric` closes each unit into keyless sums, so a draw's sums are the units' sums weighted by
+    how often each was drawn (one matrix product per draw). Any other metric is merged unit by unit.
+    """
+
+    def __init__(self, task: Task, units: Sequence[Sequence[Sample]], records: Mapping[str, SampleRecord]) -> None:
+        self.task = task
+        self.metrics = [metric_over(task, group, records) for group in units]
+        self.matrix: np.ndarray | None = None
+        if all(isinstance(m, CountingMetric) for m in self.metrics):
+            closed = [m.close().sums for m in self.metrics if isinstance(m, CountingMetric)]
+            self.statistics: list[Statistic] = sorted({key for sums in closed for key in sums})
+            column = {key: position for position, key in enumerate(self.statistics)}
+            self.matrix = np.zeros((len(closed), len(self.statistics)))
+            for row, sums in enumerate(closed):
+                for key, value in sums.items():
+                    self.matrix[row, column[key]] = value
+
+    def headline(self, weights: np.ndarray) -> float | None:
+        """The headline of the draw in which unit i appears `weights[i]` times."""
+        if self.matrix is not None:
+            template = self.metrics[0]
+            assert isinstance(template, CountingMetric)
+            totals = weights @ self.matrix
+            sums: Sums = Counter({key: float(v) for key, v in zip(self.statistics, totals) if v})
+            value = template.compute_from(sums).get(self.task.headline)
+        else:
+            merged = self.task.new_metric()
+            for position in np.flatnonzero(weights):
+                for _ in range(int(weights[position])):
+                    merged.merge(self.metrics[position])
+            value = merged.compute().get(self.task.headline)
+        return None if value is None else float(value)
+
+
+def paired_bootstrap(
+    task: Task,
+    samples: Sequence[Sample],
+    base_records: Mapping[str, SampleRecord],
+    cand_records: Mapping[str, SampleRecord],
+    *,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float | None, float | None, int]:
+    """A percentile interval of the candidate-minus-base headline over paired, stratified draws of units.
+
+    Units (`task.resampling_unit`) are drawn with replacement within strata (`task.resampling_stratum`), the
+    same draw for both runs, so every draw keeps the data's composition; returns (low, high, units).
+    """
+    groups: dict[tuple[str, str], list[Sample]] = defaultdict(list)
+    for sample in samples:
+        groups[(task.resampling_stratum(sample), task.resampling_unit(sample))].append(sample)
+    strata: dict[str, list[int]] = defaultdict(list)
+    for position, (stratum, _) in enumerate(groups):
+        strata[stratum].append(position)
+    units = list(groups.values())
+    if resamples <= 0:
+        return None, None, len(units)
+    base, cand = UnitDraws(task, units, base_records), UnitDraws(task, units, cand_records)
+    rng = np.random.default_rng(seed)
+    members = [np.asarray(positions) for positions in strata.values()]
+    deltas = []
+    for _ in range(resamples):
+        draw = np.concatenate([rng.choice(positions, size=len(positions)) for positions in members])
+        weights = np.bincount(draw, minlength=len(units)).astype(float)
+        before, after = base.headline(weights), cand.headline(weights)
+        if before is not None and after is not None:
+            deltas.append(after - before)
+    if not deltas:
+        return None, None, len(units)
+    alpha = (1 - confidence) / 2
+    low, high = (float(v) for v in np.quantile(deltas, [alpha, 1 - alpha]))
+    return low, high, len(units)
+
+
+def sample_flips(
+    task: Task, ids: Sequence[str], base_records: Mapping[str, SampleRecord], cand_records: Mapping[str, SampleRecord]
+) -> tuple[int | None, int | None]:
+    """(improved, regressed): samples whose per-sample value (`task.Score`, on its own scale: right or wrong,
+    or the share of right images of a GenEval prompt) rose or fell; None when the task declares no scale."""
+    if not task.Score.has_scale:
+        return None, None
+    improved = regressed = 0
+    for sample_id in ids:
+        before = task.Score.model_validate(base_records[sample_id].score).value
+        after = task.Score.model_validate(cand_records[sample_id].score).value
+        if before is None or after is None:
+            continue  # e.g. a failed generation: no images, no value
+        improved += after > before
+        regressed += after < before
+    return improved, regressed
 
 
 def compare_task(
@@ -90,8 +183,8 @@ def compare_task(
     allow_protocol_mismatch: bool = False,
 ) -> TaskComparison:
     """Compares one task's headline between two model result folders."""
-    base_result, base_records = _load(base_dir, task_name)
-    cand_result, cand_records = _load(candidate_dir, task_name)
+    base_result, base_records = load_run(base_dir, task_name)
+    cand_result, cand_records = load_run(candidate_dir, task_name)
     warnings = []
     for what, left, right in (
         ("options", base_result.options, cand_result.options),
@@ -121,41 +214,16 @@ def compare_task(
     base_value = _headline(task, samples, base_records)
     cand_value = _headline(task, samples, cand_records)
     delta = None if base_value is None or cand_value is None else cand_value - base_value
-
-    # one metric per resampling unit and run, merged in bootstrap draws (metrics merge exactly);
-    # units are drawn within strata so every draw keeps the data's composition
-    units: dict[tuple[str, str], list[Sample]] = defaultdict(list)
-    for sample in samples:
-        units[(task.resampling_stratum(sample), task.resampling_unit(sample))].append(sample)
-    strata: dict[str, list[int]] = defaultdict(list)
-    per_unit: dict[str, list[Metric]] = {"base": [], "cand": []}
-    for position, ((stratum, _), group) in enumerate(units.items()):
-        strata[stratum].append(position)
-        for key, records in (("base", base_records), ("cand", cand_records)):
-            per_unit[key].append(metric_over(task, group, records))
-
-    ci_low = ci_high = None
-    if delta is not None and resamples > 0:
-        rng = np.random.default_rng(seed)
-        members = [np.asarray(positions) for positions in strata.values()]
-        deltas = []
-        for _ in range(resamples):
-            draw = np.concatenate([rng.choice(positions, size=len(positions)) for positions in members])
-            values = []
-            for key in ("base", "cand"):
-                merged = _merged([per_unit[key][i] for i in draw], task.new_metric())
-                values.append(merged.compute().get(task.headline))
-            if values[0] is not None and values[1] is not None:
-                deltas.append(values[1] - values[0])
-        if deltas:
-            alpha = (1 - confidence) / 2
-            ci_low, ci_high = (float(v) for v in np.quantile(deltas, [alpha, 1 - alpha]))
-
-    improved = regressed = None
-    if all("correct" in base_records[i].score and "correct" in cand_records[i].score for i in paired_ids):
-        flips = [(bool(base_records[i].score["correct"]), bool(cand_records[i].score["correct"])) for i in paired_ids]
-        improved = sum(1 for before, after in flips if after and not before)
-        regressed = sum(1 for before, after in flips if before and not after)
+    ci_low, ci_high, units = paired_bootstrap(
+        task,
+        samples,
+        base_records,
+        cand_records,
+        confidence=confidence,
+        resamples=resamples if delta is not None else 0,
+        seed=seed,
+    )
+    improved, regressed = sample_flips(task, paired_ids, base_records, cand_records)
 
     verdict = "no significant change"
     if ci_low is not None and ci_high is not None:
@@ -178,7 +246,7 @@ def compare_task(
         confidence=confidence,
         resamples=resamples,
         paired_samples=len(paired_ids),
-        resampling_units=len(units),
+        resampling_units=units,
         improved=improved,
         regressed=regressed,
         verdict=verdict,

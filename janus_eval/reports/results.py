@@ -107,6 +107,17 @@ def write_result(result: TaskResult, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def write_output(path: Path, text: str) -> None:
+    """Writes a report or summary a user asked for; UserError (one message, exit 2) when it cannot be written."""
+    from janus_eval.errors import UserError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def read_result(path: Path) -> TaskResult:
     return TaskResult.model_validate_json(path.read_text(encoding="utf-8"))
 

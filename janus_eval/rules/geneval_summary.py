@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from janus_eval.api import Metric, Sample
+from janus_eval.api import Sample
 from janus_eval.errors import UserError
+from janus_eval.rules.counting_metric import CountingMetric, Statistic, Sums, labels
 from janus_eval.rules.geneval import TASK_TAGS, Decision
 
 OFFICIAL_KEYS: tuple[str, ...] = ("filename", "tag", "prompt", "correct", "reason", "metadata", "details")
@@ -64,56 +65,53 @@ def prompt_key(metadata: Mapping[str, Any]) -> str:
     return json.dumps(metadata, sort_keys=True)
 
 
-class GenEvalMetric(Metric):
-    """Per-tag image counts plus the prompts seen and those with a correct image; merges exactly.
+class GenEvalMetric(CountingMetric):
+    """Per-tag image counts, prompts and prompts with a correct image, as keyless sums; merges exactly.
 
     `update` takes a sample whose `meta` has "tag" and "prompt_key" and a score with "images", a list of
-    {"correct": bool, ...}. A sample with no images (a failed generation) is left out, as a missing folder
-    is by the official summary.
+    {"correct": bool, ...}. A prompt's images are one unit (keyed by its prompt key until it closes), so
+    a prompt whose images arrive in parts still counts once. A sample with no images (a failed generation)
+    is left out, as a missing folder is by the official summary.
     `compute` gives every official tag (None without images), "overall" (the unweighted mean of the task
     scores present, None when none is), "correct_images" and "correct_prompts", all as fractions.
     """
 
-    def __init__(self) -> None:
-        self.images: Counter[str] = Counter()
-        self.correct: Counter[str] = Counter()
-        self.prompts: set[str] = set()
-        self.prompts_correct: set[str] = set()
+    def unit_key(self, sample: Sample) -> str:
+        return str(sample.meta["prompt_key"])
 
-    def update(self, sample: Sample, score: Mapping[str, Any]) -> None:
-        self.add(sample.meta["tag"], sample.meta["prompt_key"], [bool(image["correct"]) for image in score["images"]])
+    def sample_sums(self, sample: Sample, score: Mapping[str, Any]) -> dict[Statistic, int]:
+        return image_sums(sample.meta["tag"], [bool(image["correct"]) for image in score["images"]])
 
     def add(self, tag: str, key: str, corrects: Iterable[bool]) -> None:
         """Adds the images of one prompt (or part of them): tag, prompt key, per-image correctness."""
-        if tag not in TASK_TAGS:
-            raise ValueError(f"unknown GenEval tag {tag!r} (expected one of {', '.join(TASK_TAGS)})")
-        flags = list(corrects)
-        if not flags:  # no images (a failed generation): absent, as a missing folder is for GenEval's summary
-            return
-        self.images[tag] += len(flags)
-        self.correct[tag] += sum(flags)
-        self.prompts.add(key)
-        if any(flags):
-            self.prompts_correct.add(key)
+        self.open.setdefault(key, Counter()).update(image_sums(tag, corrects))
 
-    def merge(self, other: Metric) -> None:
-        if not isinstance(other, GenEvalMetric):
-            raise TypeError(f"cannot merge {type(other).__name__} into GenEvalMetric")
-        self.images.update(other.images)
-        self.correct.update(other.correct)
-        self.prompts |= other.prompts
-        self.prompts_correct |= other.prompts_correct
+    def close_unit(self, unit: Sums) -> Sums:
+        closed = Counter(unit)
+        for tag in labels(unit, "images"):  # no images (a failed generation): absent, as for GenEval's summary
+            closed[("prompts", tag)] += 1
+            closed[("prompts_correct", tag)] += int(unit[("correct", tag)] > 0)
+        return closed
 
-    def compute(self) -> dict[str, float | None]:
+    def compute_from(self, sums: Sums) -> dict[str, float | None]:
         result: dict[str, float | None] = {
-            tag: self.correct[tag] / self.images[tag] if self.images[tag] else None for tag in TASK_TAGS
+            tag: sums[("correct", tag)] / sums[("images", tag)] if sums[("images", tag)] else None for tag in TASK_TAGS
         }
         task_scores = [value for value in result.values() if value is not None]
-        total = sum(self.images.values())
+        total = sum(sums[("images", tag)] for tag in TASK_TAGS)
+        prompts = sum(sums[("prompts", tag)] for tag in TASK_TAGS)
         result["overall"] = sum(task_scores) / len(task_scores) if task_scores else None
-        result["correct_images"] = sum(self.correct.values()) / total if total else None
-        result["correct_prompts"] = len(self.prompts_correct) / len(self.prompts) if self.prompts else None
+        result["correct_images"] = sum(sums[("correct", tag)] for tag in TASK_TAGS) / total if total else None
+        result["correct_prompts"] = sum(sums[("prompts_correct", tag)] for tag in TASK_TAGS) / prompts if prompts else None
         return result
+
+
+def image_sums(tag: str, corrects: Iterable[bool]) -> dict[Statistic, int]:
+    """The sums of some images of one prompt of `tag` (ValueError for a tag that is not GenEval's)."""
+    if tag not in TASK_TAGS:
+        raise ValueError(f"unknown GenEval tag {tag!r} (expected one of {', '.join(TASK_TAGS)})")
+    flags = list(corrects)
+    return {("images", tag): len(flags), ("correct", tag): sum(flags)} if flags else {}
 
 
 def summarise(verdicts: Iterable[ImageVerdict]) -> dict[str, float | None]:
