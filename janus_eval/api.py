@@ -448,6 +448,11 @@ class ModelAdapter(ABC):
     def identity(self) -> dict[str, Any]:
         """Everything about the model that determines its outputs (id, revision, dtype, ...); JSON."""
 
+    def protocol_card(self) -> dict[str, Any]:
+        """Model-side protocol settings (e.g. the image normalisation), shown under `model` in each result's protocol
+        card; a `provenance` entry (checkpoint, revision) is shown too but not compared between runs. Empty by default."""
+        return {}
+
     def task_identity(self, task: str) -> dict[str, Any]:
         """Task-specific parts of the identity (e.g. which saved-outputs file serves this task)."""
         return {}

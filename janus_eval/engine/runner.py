@@ -156,6 +156,11 @@ def _check_writable(output_dir: Path) -> None:
         raise UserError(f"cannot write to --output-dir {output_dir}: {exc.strerror or exc}") from None
 
 
+def protocol_with_model(card: dict[str, Any], model_card: dict[str, Any]) -> dict[str, Any]:
+    """The task's protocol card, with the adapter's model-side settings under `model` when it has any."""
+    return {**card, "model": model_card} if model_card else card
+
+
 def _owner(identity: dict[str, Any]) -> tuple[Any, Any]:
     return identity.get("adapter"), identity.get("model")
 
@@ -424,7 +429,7 @@ def assemble_result(
         metrics=metrics,
         headline=Headline(metric=task.headline, value=headline_value),
         published=published,
-        protocol=task.protocol_card(),
+        protocol=protocol_with_model(task.protocol_card(), adapter.protocol_card()),
         scorers=task.scorer_info(),
         notes=notes,
         options=task.options.model_dump(mode="json"),

@@ -67,6 +67,14 @@ def _load(model_dir: Path, task: str) -> tuple[TaskResult, dict[str, SampleRecor
     return result, {record.id: record for record in in_result}
 
 
+def _task_protocol(card: dict[str, Any]) -> dict[str, Any]:
+    """A protocol card without the model's `provenance` (checkpoint, revision): compared runs differ there by design."""
+    model = card.get("model")
+    if not isinstance(model, dict) or "provenance" not in model:
+        return card
+    return {**card, "model": {key: value for key, value in model.items() if key != "provenance"}}
+
+
 def _headline(task: Task, samples: Sequence[Sample], records: dict[str, SampleRecord]) -> float | None:
     value = metric_over(task, samples, records).compute().get(task.headline)
     return None if value is None else float(value)
@@ -95,7 +103,7 @@ def compare_task(
     warnings = []
     for what, left, right in (
         ("options", base_result.options, cand_result.options),
-        ("protocol cards", base_result.protocol, cand_result.protocol),
+        ("protocol cards", _task_protocol(base_result.protocol), _task_protocol(cand_result.protocol)),
         ("data", base_result.data.get("fingerprint"), cand_result.data.get("fingerprint")),
     ):
         if left != right:
