@@ -74,7 +74,9 @@ class JanusHFAdapter(ModelAdapter):
     conditional and an unconditional sequence), `seed` (text sampling at temperature > 0),
     `attn_implementation` (passed to from_pretrained), `image_preprocessing` (`deepseek` = DeepSeek's
     own resize-and-pad, the default; `transformers` = the processor's, which rounds sizes and resamples
-    differently).
+    differently), `do_normalize` (`checkpoint`, `true`, `false`: the image normalisation; janus-1.3b
+    defaults to false), `processor_from` (hub id or folder whose tokenizer and processor files a training
+    checkpoint in DeepSeek's original format lacks).
     """
 
     name: ClassVar[str] = ADAPTER_NAME
@@ -115,6 +117,7 @@ class JanusHFAdapter(ModelAdapter):
         self.batch_size = batch_size
         self.image_batch_size = image_batch_size
         self.seed = seed
+        self.provenance: dict[str, Any] = {}
 
         generation_config = model.generation_config
         self.bos_token_id: int | None = _first_id(generation_config.bos_token_id, self.tokenizer.bos_token_id)
@@ -155,8 +158,8 @@ class JanusHFAdapter(ModelAdapter):
         dtype = DTYPES[spec.dtype] if spec.dtype != "auto" else auto_dtype(device)
 
         source = resolve_source(spec, args)
-        model, processor, commit = load_model(source, spec, dtype, device, args.get("attn_implementation"))
-        return cls(
+        model, processor, commit, provenance = load_model(source, spec, dtype, device, args.get("attn_implementation"))
+        adapter = cls(
             spec,
             source,
             model,
@@ -171,6 +174,8 @@ class JanusHFAdapter(ModelAdapter):
             image_batch_size=image_batch_size,
             seed=seed,
         )
+        adapter.provenance = provenance  # how the checkpoint was read: source format, conversion, normalisation
+        return adapter
 
     # ------------------------------------------------------------------ naming
 
@@ -214,7 +219,15 @@ class JanusHFAdapter(ModelAdapter):
             identity["fingerprint"] = folder_fingerprint(Path(self.source.location))
         if self.source.is_tiny:
             identity["tiny_builder_version"] = BUILDER_VERSION
+        identity.update(self.provenance)
         return identity
+
+    def protocol_card(self) -> dict[str, Any]:
+        """The image normalisation, and which checkpoint at which revision, as the result's protocol card shows them."""
+        provenance = {"checkpoint": self.identity()["model"], "commit": self.commit}
+        for key in ("revision", "source_format", "image_do_normalize_from"):
+            provenance[key] = self.provenance.get(key)
+        return {"image_do_normalize": self.provenance.get("image_do_normalize"), "provenance": provenance}
 
     def peak_memory_bytes(self) -> int | None:
         if self.device.type == "cuda":
