@@ -61,8 +61,12 @@ def write_original_checkpoint(
 
 def write_weights(tensors: dict[str, torch.Tensor], out_dir: Path, *, safetensors: bool, shards: int) -> None:
     """One file or `shards` files with a weight-map index, named as transformers' save_pretrained names them."""
-    names = sorted(tensors)
-    groups = [names[index::shards] for index in range(shards)] if shards > 1 else [names]
+    groups: list[list[str]] = [[] for _ in range(shards)]
+    sizes = [0] * shards
+    for name in sorted(tensors):  # each tensor to the lightest file so far: shards of about equal size
+        lightest = sizes.index(min(sizes))
+        groups[lightest].append(name)
+        sizes[lightest] += tensors[name].numel() * tensors[name].element_size()
     stem, suffix = ("model", ".safetensors") if safetensors else ("pytorch_model", ".bin")
     weight_map = {}
     for number, group in enumerate(groups, start=1):
