@@ -516,6 +516,11 @@ class ModelAdapter(ABC):
         """Everything about the model that determines its outputs (id, revision, dtype, ...); JSON. Known
         without loading the weights: it keys the records that decide whether anything must be generated."""
 
+    def protocol_card(self) -> dict[str, Any]:
+        """Model-side protocol settings (e.g. the image normalisation), shown under `model` in each result's protocol
+        card; a `provenance` entry (checkpoint, revision) is shown too but not compared between runs. Empty by default."""
+        return {}
+
     def task_identity(self, task: str) -> dict[str, Any]:
         """Task-specific parts of the identity (e.g. which saved-outputs file serves this task)."""
         return {}

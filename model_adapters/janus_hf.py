@@ -28,15 +28,16 @@ from janus_eval.model_adapters.janus_loading import (
     PAD_TAG,
     REFERENCE_KEYS,
     TINY_ALIAS,
+    CheckpointInfo,
     ModelSource,
     auto_dtype,
+    describe_checkpoint,
     folder_fingerprint,
     load_model,
     parse_choice,
     parse_int,
     parse_positive_int,
     resolve_device,
-    resolve_hub_revision,
     resolve_source,
 )
 from janus_eval.model_adapters.janus_sampling import (
@@ -76,7 +77,9 @@ class JanusHFAdapter(ModelAdapter):
     conditional and an unconditional sequence), `seed` (text sampling at temperature > 0),
     `attn_implementation` (passed to from_pretrained), `image_preprocessing` (`deepseek` = DeepSeek's
     own resize-and-pad, the default; `transformers` = the processor's, which rounds sizes and resamples
-    differently).
+    differently), `do_normalize` (`checkpoint`, `true`, `false`: the image normalisation; janus-1.3b
+    defaults to false), `processor_from` (hub id or folder whose tokenizer and processor files a training
+    checkpoint in DeepSeek's original format lacks).
     """
 
     name: ClassVar[str] = ADAPTER_NAME
@@ -94,8 +97,7 @@ class JanusHFAdapter(ModelAdapter):
         *,
         device: torch.device,
         dtype: torch.dtype,
-        revision: str | None,
-        commit: str | None,
+        checkpoint: CheckpointInfo,
         chat_roles: str,
         gen_roles: str,
         image_preprocessing: str,
@@ -108,8 +110,8 @@ class JanusHFAdapter(ModelAdapter):
         self.source = source
         self.device = device
         self.dtype = dtype
-        self.revision = revision
-        self.commit = commit
+        self.revision = checkpoint.revision
+        self.commit = checkpoint.commit
         self.chat_roles = chat_roles
         self.gen_roles = gen_roles
         self.image_preprocessing = image_preprocessing
@@ -117,6 +119,9 @@ class JanusHFAdapter(ModelAdapter):
         self.image_batch_size = image_batch_size
         self.seed = seed
         self.attn_implementation = attn_implementation
+        self.checkpoint = checkpoint
+        # how the checkpoint is read (source format, conversion, normalisation), for the identity
+        self.provenance: dict[str, Any] = dict(checkpoint.provenance)
         self._model: JanusForConditionalGeneration | None = None
         self._processor: JanusProcessor | None = None
 
@@ -124,7 +129,9 @@ class JanusHFAdapter(ModelAdapter):
         """Loads model and processor once, and reads the special-token ids the decoding loops need."""
         if self._model is not None:
             return
-        model, processor = load_model(self.source, self.spec, self.dtype, self.device, self.attn_implementation, self.revision)
+        model, processor = load_model(
+            self.source, self.spec, self.dtype, self.device, self.attn_implementation, self.checkpoint
+        )
         tokenizer = processor.tokenizer
         generation_config = model.generation_config
         self.bos_token_id: int | None = _first_id(generation_config.bos_token_id, tokenizer.bos_token_id)
@@ -180,14 +187,13 @@ class JanusHFAdapter(ModelAdapter):
         dtype = DTYPES[spec.dtype] if spec.dtype != "auto" else auto_dtype(device)
 
         source = resolve_source(spec, args)
-        revision, commit = (spec.revision, None) if source.is_local else resolve_hub_revision(source.location, spec.revision)
+        checkpoint = describe_checkpoint(source, spec)  # its config.json only: the weights load later
         return cls(
             spec,
             source,
             device=device,
             dtype=dtype,
-            revision=revision,
-            commit=commit,
+            checkpoint=checkpoint,
             attn_implementation=args.get("attn_implementation"),
             chat_roles=chat_roles,
             gen_roles=gen_roles,
@@ -241,7 +247,15 @@ class JanusHFAdapter(ModelAdapter):
             identity["fingerprint"] = folder_fingerprint(Path(self.source.location))
         if self.source.is_tiny:
             identity["tiny_builder_version"] = BUILDER_VERSION
+        identity.update(self.provenance)
         return identity
+
+    def protocol_card(self) -> dict[str, Any]:
+        """The image normalisation, and which checkpoint at which revision, as the result's protocol card shows them."""
+        provenance = {"checkpoint": self.identity()["model"], "commit": self.commit}
+        for key in ("revision", "source_format", "image_do_normalize_from"):
+            provenance[key] = self.provenance.get(key)
+        return {"image_do_normalize": self.provenance.get("image_do_normalize"), "provenance": provenance}
 
     def peak_memory_bytes(self) -> int | None:
         if self.device.type == "cuda":

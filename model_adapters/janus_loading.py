@@ -13,6 +13,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from janus_eval.model_adapters.janus_hub import hub_config, resolve_hub_revision, unreachable_message
+from janus_eval.model_adapters.janus_original import (
+    CONVERSION_VERSION,
+    SOURCE_FORMAT,
+    ProcessorSource,
+    check_processor_files,
+    checkpoint_format,
+    hub_original_folder,
+    load_original,
+    processor_source,
+)
+from janus_eval.model_adapters.janus_original_config import parse_original_config
+from janus_eval.model_adapters.janus_original_processor import read_json
 from janus_eval.model_adapters.janus_tiny import BUILDER_VERSION, ensure_tiny_checkpoint
 
 from janus_eval.api import ModelSpec
@@ -24,12 +37,27 @@ if TYPE_CHECKING:
 
 ADAPTER_NAME = "janus_hf"
 TINY_ALIAS = "janus-tiny"
-# Converted (transformers-format) checkpoints on the Hub.
+# Checkpoints on the Hub: Janus-Pro converted to the transformers format, Janus-1.3B in DeepSeek's
+# original format (converted in memory when loaded).
 HUB_IDS: dict[str, str] = {
     "janus-pro-1b": "deepseek-community/Janus-Pro-1B",
     "janus-pro-7b": "deepseek-community/Janus-Pro-7B",
+    "janus-1.3b": "deepseek-ai/Janus-1.3B",
 }
-NEEDS_LOCAL_PATH = ("janus-1.3b",)
+# deepseek-ai/Janus-1.3B main as of 2025-01-27 ("Update processor_config.json", 56c70f4, the last commit in
+# its history on huggingface.co). Its tree holds the 2024-10-20 tokenizer_config.json (b238799, "Upload
+# tokenizer_config.json": the pad_token that classifier-free guidance needs, announced in the README as
+# the 2024-10-20 fix), do_normalize true in preprocessor_config.json (98b20d0, 2024-11-14; false before)
+# and sft_format "deepseek_old" (User/Assistant roles) in processor_config.json. The weights are those of
+# the first commit. 2cf2f4092e27d56c18860bb21ff910fb54cd77cb is the tree of the paper's evaluation recipe
+# (VLMEvalKit PR #541, 2024-10-23): the same files with do_normalize false.
+JANUS_13B_REVISION = "56c70f4d34ca802c96254aea598b7d8e58e73840"
+PINNED_REVISIONS: dict[str, str] = {"janus-1.3b": JANUS_13B_REVISION}
+# The image normalisation is an explicit option where it changed between revisions: Janus-1.3B's
+# preprocessor config said do_normalize false when its evaluation recipe was published.
+DO_NORMALIZE_DEFAULTS: dict[str, bool] = {"janus-1.3b": False}
+DO_NORMALIZE_CHOICES = ("checkpoint", "true", "false")
+NEEDS_LOCAL_PATH: tuple[str, ...] = ()  # aliases without weights on the Hub (none left)
 REFERENCE_KEYS = ("janus-pro-1b", "janus-pro-7b", "janus-1.3b")
 PAD_TAG = "<｜▁pad▁｜>"
 
@@ -49,13 +77,10 @@ KNOWN_ARGS = (
     "image_batch_size",
     "seed",
     "attn_implementation",
+    "do_normalize",
+    "processor_from",
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
-CONVERTER_HINT = (
-    "convert the original DeepSeek weights with transformers' "
-    "src/transformers/models/janus/convert_janus_weights_to_hf.py (in the transformers git repository, "
-    "not in the wheel) and pass the output folder with --model-path DIR"
-)
 
 
 @dataclass(frozen=True)
@@ -66,6 +91,7 @@ class ModelSource:
     location: str  # hub id or absolute path
     is_local: bool
     is_tiny: bool = False
+    revision: str | None = None  # hub revision: the user's, else the alias' pinned one
 
 
 # ---------------------------------------------------------------------------- option parsing
@@ -137,21 +163,16 @@ def resolve_source(spec: ModelSpec, args: Mapping[str, str]) -> ModelSource:
             )
         return ModelSource(alias, str(ensure_tiny_checkpoint().resolve()), is_local=True, is_tiny=True)
     if alias in HUB_IDS:
-        return ModelSource(alias, HUB_IDS[alias], is_local=False)
-    if alias in NEEDS_LOCAL_PATH:
-        raise UserError(
-            f"{alias} has no converted transformers checkpoint on the Hugging Face Hub: {CONVERTER_HINT} "
-            f"(e.g. --model {alias} --model-path /models/janus-1.3b-hf)"
-        )
+        return ModelSource(alias, HUB_IDS[alias], is_local=False, revision=spec.revision or PINNED_REVISIONS.get(alias))
     model = args.get("model")
     if not model:
         raise UserError(
-            f"{ADAPTER_NAME} needs a checkpoint: pass --model-path DIR (a transformers-format Janus folder) "
-            f"or the argument model=<hub id> (e.g. model=deepseek-community/Janus-Pro-1B)"
+            f"{ADAPTER_NAME} needs a checkpoint: pass --model-path DIR (a Janus folder in the transformers format or "
+            f"DeepSeek's original one) or the argument model=<hub id> (e.g. model=deepseek-community/Janus-Pro-1B)"
         )
     if os.path.isdir(os.path.expanduser(model)):
         return local_source(alias, model, spec.revision)
-    return ModelSource(alias, model, is_local=False)
+    return ModelSource(alias, model, is_local=False, revision=spec.revision)
 
 
 def local_source(alias: str, path: str, revision: str | None) -> ModelSource:
@@ -163,8 +184,77 @@ def local_source(alias: str, path: str, revision: str | None) -> ModelSource:
     if not folder.is_dir():
         raise UserError(f"--model-path {path!r} is not a directory")
     if not (folder / "config.json").is_file():
-        raise UserError(f"--model-path {path!r} has no config.json: it is not a transformers-format checkpoint folder")
+        raise UserError(f"--model-path {path!r} has no config.json: it is not a Janus checkpoint folder")
     return ModelSource(alias, str(folder), is_local=True)
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What is known of a checkpoint before its weights are read: its format, the commit it is read at, and how it
+    will be read (the identity and the protocol card need it; loading follows it)."""
+
+    source_format: str
+    revision: str | None  # the revision to load (resolved to a commit where the hub could say)
+    commit: str | None
+    do_normalize: str  # "checkpoint", "true" or "false"
+    processor_from: ProcessorSource | None
+    provenance: dict[str, Any]
+
+
+def describe_checkpoint(source: ModelSource, spec: ModelSpec) -> CheckpointInfo:
+    """Reads a checkpoint's config.json (from the hub cache, or a small download) to tell its format, without
+    touching its weights; UserError for an unknown model_type or a repository that cannot be reached."""
+    do_normalize = parse_choice(spec.args, "do_normalize", _default_normalization(source.alias), DO_NORMALIZE_CHOICES)
+    processor_from = spec.args.get("processor_from")
+    if source.is_local:
+        folder: Path | None = Path(source.location)
+        config, revision, commit = read_json(folder / "config.json"), None, None
+    else:
+        revision, commit = resolve_hub_revision(source.location, source.revision)
+        config, folder = hub_config(source.location, revision)
+        commit = commit or folder.name
+    source_format = checkpoint_format(config, source.location)
+    if processor_from and source_format != SOURCE_FORMAT:
+        raise UserError(
+            f"processor_from only applies to DeepSeek original-format checkpoints; {source.location} is in the "
+            "transformers format and brings its own processor"
+        )
+    processor = processor_source(processor_from) if processor_from else None
+    if source_format == SOURCE_FORMAT:  # a config that cannot convert, or missing processor files, fail now
+        parse_original_config(config, source.location)
+        if processor is not None or source.is_local:  # (a hub snapshot holds only config.json so far)
+            check_processor_files(processor.folder if processor is not None else Path(source.location), processor)
+    provenance: dict[str, Any] = {"source_format": source_format, "revision": source.revision}
+    if source_format == SOURCE_FORMAT:
+        provenance["conversion_version"] = CONVERSION_VERSION
+    if processor is not None:
+        provenance["processor_from"] = processor.provenance
+    provenance["image_do_normalize"] = (
+        checkpoint_do_normalize(processor.folder if processor else folder)
+        if do_normalize == "checkpoint"
+        else do_normalize == "true"
+    )
+    provenance["image_do_normalize_from"] = (
+        "checkpoint"
+        if do_normalize == "checkpoint"
+        else "do_normalize argument"
+        if "do_normalize" in spec.args
+        else f"{source.alias} default (the value of the paper era)"
+    )
+    return CheckpointInfo(source_format, revision, commit, do_normalize, processor, provenance)
+
+
+def checkpoint_do_normalize(folder: Path | None) -> bool | None:
+    """The image normalisation a checkpoint's own processor files set (None when they are not at hand)."""
+    if folder is None:
+        return None
+    for name, nested in (("preprocessor_config.json", None), ("processor_config.json", "image_processor")):
+        if (folder / name).is_file():
+            settings = read_json(folder / name)
+            settings = settings.get(nested, {}) if nested else settings
+            if isinstance(settings, dict) and "do_normalize" in settings:
+                return bool(settings["do_normalize"])
+    return None
 
 
 def load_model(
@@ -173,40 +263,25 @@ def load_model(
     dtype: torch.dtype,
     device: torch.device,
     attn_implementation: str | None,
-    revision: str | None,
+    checkpoint: CheckpointInfo,
 ) -> tuple[JanusForConditionalGeneration, JanusProcessor]:
-    """Loads model and processor from one repository state (`revision`: the one `resolve_hub_revision` gave)."""
-    from transformers import AutoConfig, AutoProcessor, JanusForConditionalGeneration
-
-    common: dict[str, Any] = {"revision": revision, "trust_remote_code": spec.trust_remote_code}
-    try:
-        config = AutoConfig.from_pretrained(source.location, **common)
-        if config.model_type != "janus":
-            raise UserError(
-                f"{source.location} is not a transformers-format Janus checkpoint (model_type={config.model_type!r}). "
-                "The original deepseek-ai/Janus* repositories need DeepSeek's own code; use the converted "
-                f"deepseek-community/Janus-Pro-* checkpoints or {CONVERTER_HINT}"
-            )
-        model_kwargs: dict[str, Any] = {"dtype": dtype, **common}
-        if attn_implementation:
-            model_kwargs["attn_implementation"] = attn_implementation
-        if device.type == "cuda" and importlib.util.find_spec("accelerate") is not None:
-            model_kwargs["device_map"] = str(device)  # straight to the GPU, not via host memory
-        model = JanusForConditionalGeneration.from_pretrained(source.location, **model_kwargs)
-        processor = AutoProcessor.from_pretrained(source.location, **common)
-    except UserError:
-        raise
-    except OSError as exc:
-        if source.is_local:
-            raise UserError(
-                f"could not load the checkpoint in {source.location}: {type(exc).__name__}: {exc}"
-            ) from None
-        raise UserError(unreachable_message(source.location, spec.revision, exc)) from None
-    except ValueError as exc:
-        raise UserError(f"could not load {source.location}: {exc}") from None
+    """Loads model and processor as `checkpoint` describes them, converting DeepSeek's original format in memory."""
+    if checkpoint.source_format == SOURCE_FORMAT:
+        folder = Path(source.location) if source.is_local else hub_original_folder(source.location, checkpoint.revision)
+        model, processor, _ = load_original(
+            folder,
+            dtype=dtype,
+            device=device,
+            attn_implementation=attn_implementation,
+            processor_from=checkpoint.processor_from,
+        )
+    else:
+        model, processor = load_transformers_format(source, spec, dtype, device, attn_implementation, checkpoint.revision)
     if not hasattr(processor, "image_token") or not hasattr(processor.tokenizer, "boi_token"):
         raise UserError(f"{source.location}: the processor is {type(processor).__name__}, expected a JanusProcessor")
 
+    if checkpoint.do_normalize != "checkpoint":
+        processor.image_processor.do_normalize = checkpoint.do_normalize == "true"
     # Converted hub processors are saved with True, which prepends DeepSeek's default system
     # prompt in text mode; the paper protocol uses an empty system prompt.
     processor.use_default_system_prompt = False
@@ -216,27 +291,48 @@ def load_model(
     return model, processor
 
 
-def resolve_hub_revision(repo_id: str, revision: str | None) -> tuple[str | None, str | None]:
-    """(revision to load, commit hash) for a hub id, resolved once (from the cache when offline)."""
-    from transformers.utils.hub import resolve_revision
-
-    resolved = resolve_revision(repo_id, revision)
-    commit = getattr(resolved, "resolved", None)
-    return (resolved if resolved is not None else revision), commit
+def _default_normalization(alias: str) -> str:
+    default = DO_NORMALIZE_DEFAULTS.get(alias)
+    return "checkpoint" if default is None else str(default).lower()
 
 
-def unreachable_message(repo_id: str, revision: str | None, exc: Exception) -> str:
-    from huggingface_hub import is_offline_mode
+def load_transformers_format(
+    source: ModelSource,
+    spec: ModelSpec,
+    dtype: torch.dtype,
+    device: torch.device,
+    attn_implementation: str | None,
+    revision: str | None,
+) -> tuple[JanusForConditionalGeneration, JanusProcessor]:
+    """A transformers-format checkpoint through from_pretrained; missing or unexpected weights are user errors."""
+    from transformers import AutoProcessor, JanusForConditionalGeneration
 
-    at = f" at revision {revision!r}" if revision else ""
-    why = "offline mode is on (HF_HUB_OFFLINE=1)" if is_offline_mode() else "the Hub could not be reached or refused it"
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return (
-        f"could not load model {repo_id!r}{at}: it is not in the local Hugging Face cache and {why}. "
-        f"Either download it on a connected machine with `hf download {repo_id}"
-        f"{f' --revision {revision}' if revision else ''}` into the Hugging Face cache used here (HF_HOME / HF_HUB_CACHE), "
-        f"or pass a local copy with --model-path DIR. ({type(exc).__name__}: {detail})"
-    )
+    common: dict[str, Any] = {"revision": revision, "trust_remote_code": spec.trust_remote_code}
+    try:
+        model_kwargs: dict[str, Any] = {"dtype": dtype, **common}
+        if attn_implementation:
+            model_kwargs["attn_implementation"] = attn_implementation
+        if device.type == "cuda" and importlib.util.find_spec("accelerate") is not None:
+            model_kwargs["device_map"] = str(device)  # straight to the GPU, not via host memory
+        model, info = JanusForConditionalGeneration.from_pretrained(
+            source.location, output_loading_info=True, **model_kwargs
+        )
+        processor = AutoProcessor.from_pretrained(source.location, **common)
+    except OSError as exc:
+        if source.is_local:
+            raise UserError(
+                f"could not load the checkpoint in {source.location}: {type(exc).__name__}: {exc}"
+            ) from None
+        raise UserError(unreachable_message(source.location, source.revision, exc)) from None
+    except ValueError as exc:
+        raise UserError(f"could not load {source.location}: {exc}") from None
+    # from_pretrained initialises missing weights at random and only warns: here that is an error.
+    for kind in ("missing_keys", "unexpected_keys"):
+        keys = sorted(info.get(kind) or ())
+        if keys:
+            what = "missing weight" if kind == "missing_keys" else "unexpected key"
+            raise UserError(f"{source.location}: {what} {keys[0]!r} ({len(keys)} in all): the weights do not match config.json")
+    return model, processor
 
 
 def folder_fingerprint(folder: Path) -> dict[str, Any]:

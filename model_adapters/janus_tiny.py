@@ -17,6 +17,7 @@ from janus_eval.data.cache import cache_root, ensure_built, quiet_hf_progress
 if TYPE_CHECKING:
     from transformers import (
         JanusConfig,
+        JanusForConditionalGeneration,
         JanusImageProcessorPil,
         PreTrainedTokenizerFast,
     )
@@ -84,25 +85,10 @@ class TinyShape:
 
 def build_tiny_checkpoint(out_dir: Path, shape: TinyShape = TinyShape()) -> None:
     """Writes a complete tiny Janus checkpoint (model, tokenizer, processor) into `out_dir`."""
-    import torch
-    from transformers import (
-        GenerationConfig,
-        JanusForConditionalGeneration,
-        JanusProcessor,
-    )
+    from transformers import JanusProcessor
 
     tokenizer = build_tokenizer()
-    config = build_config(tokenizer, shape)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(SEED)
-        model = JanusForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        # Janus' image mode reads the begin-of-image id from here (AttributeError without it).
-        generation_kwargs={"boi_token_id": _token_id(tokenizer, BOI_TOKEN)},
-    )
+    model = build_model(tokenizer, build_config(tokenizer, shape))
     processor = JanusProcessor(
         image_processor=_build_image_processor(shape.image_size),
         tokenizer=tokenizer,
@@ -112,6 +98,24 @@ def build_tiny_checkpoint(out_dir: Path, shape: TinyShape = TinyShape()) -> None
     with quiet_hf_progress():  # a "Writing model shards" bar for a 2 MB file is noise
         model.save_pretrained(out_dir)
         processor.save_pretrained(out_dir)
+
+
+def build_model(tokenizer: PreTrainedTokenizerFast, config: JanusConfig, seed: int = SEED) -> JanusForConditionalGeneration:
+    """A randomly initialised Janus for `config` from a fixed seed, with the special-token ids in its generation config."""
+    import torch
+    from transformers import GenerationConfig, JanusForConditionalGeneration
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = JanusForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        # Janus' image mode reads the begin-of-image id from here (AttributeError without it).
+        generation_kwargs={"boi_token_id": _token_id(tokenizer, BOI_TOKEN)},
+    )
+    return model
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:

@@ -79,3 +79,25 @@ def test_compare_uses_the_samples_of_the_result_not_older_records(tmp_path: Path
     result = compare_task("mme", base, cand, resamples=50, allow_protocol_mismatch=False)
     assert result.paired_samples == 4
     assert result.candidate == read_json(cand / "mme.json")["headline"]["value"]
+
+
+def _set_model_card(folder: Path, card: dict) -> None:
+    path = folder / "mme.json"
+    result = json.loads(path.read_text())
+    result["protocol"]["model"] = card
+    path.write_text(json.dumps(result))
+
+
+def test_other_model_settings_are_named_and_the_checkpoint_provenance_is_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _replay(tmp_path, "base", PERFECT, capsys)
+    cand = _replay(tmp_path, "cand", PERFECT, capsys)
+    _set_model_card(base, {"image_do_normalize": False, "provenance": {"checkpoint": "deepseek-ai/Janus-1.3B"}})
+    _set_model_card(cand, {"image_do_normalize": False, "provenance": {"checkpoint": "/ckpt/step-1000"}})
+    assert not compare_task("mme", base, cand, resamples=10).warnings
+    _set_model_card(cand, {"image_do_normalize": True, "provenance": {"checkpoint": "/ckpt/step-1000"}})
+    (warning,) = compare_task("mme", base, cand, resamples=10).warnings  # checkpoints may differ in settings
+    assert "other settings (image_do_normalize)" in warning
+    _set_model_card(cand, {})  # a replay of saved outputs has no model settings: compared all the same
+    assert not compare_task("mme", base, cand, resamples=10).warnings

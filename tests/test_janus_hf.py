@@ -326,7 +326,6 @@ def test_top_k_one_equals_greedy(adapter: JanusHFAdapter) -> None:
         (ModelSpec("janus-tiny", model_path="/nonexistent/janus"), "not a directory"),
         (ModelSpec("janus-tiny", model_path="/tmp", revision="main"), "--revision"),
         (ModelSpec("janus_hf"), "--model-path"),
-        (ModelSpec("janus-1.3b"), "convert_janus_weights_to_hf.py"),
     ],
 )
 def test_bad_specs_are_user_errors(spec: ModelSpec, expected: str) -> None:
@@ -337,10 +336,12 @@ def test_bad_specs_are_user_errors(spec: ModelSpec, expected: str) -> None:
     assert expected in str(error.value)
 
 
-def test_janus_13b_needs_model_path() -> None:
+def test_janus_13b_offline_says_how_to_provide_the_weights() -> None:
     with pytest.raises(UserError) as error:
         JanusHFAdapter.from_spec(ModelSpec("janus-1.3b"))
-    assert "--model-path" in str(error.value)
+    message = str(error.value)
+    assert "hf download deepseek-ai/Janus-1.3B --revision 56c70f4d34ca802c96254aea598b7d8e58e73840" in message
+    assert "--model-path" in message
 
 
 @pytest.mark.parametrize(
@@ -348,8 +349,7 @@ def test_janus_13b_needs_model_path() -> None:
 )
 def test_uncached_hub_id_offline_is_a_user_error(name: str, hub_id: str) -> None:
     args = {"model": hub_id} if name == "janus_hf" else {}
-    adapter = JanusHFAdapter.from_spec(ModelSpec(name, args=args))  # cheap: nothing is read yet
-    with pytest.raises(UserError) as error:
-        adapter.load()
+    with pytest.raises(UserError) as error:  # its config.json is already missing: from_spec says so
+        JanusHFAdapter.from_spec(ModelSpec(name, args=args)).load()
     message = str(error.value)
     assert hub_id in message and "--model-path" in message and f"hf download {hub_id}" in message

@@ -124,6 +124,17 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
     FailureBudget(config.max_failed)  # checks the value
     _check_writable(config.output_dir)
     context = init_from_env()
+    adapter_cls = type(adapter) if adapter is not None else MODELS.resolve(config.model.name)[1]
+    for task in tasks:
+        if task.request_kind not in adapter_cls.supports:
+            raise UserError(
+                f"model {config.model.name!r} ({adapter_cls.name}) cannot run task {task.name!r}: it needs "
+                f"{task.request_kind} generation, the adapter supports {', '.join(sorted(adapter_cls.supports))}"
+            )
+    # data first: a missing dataset should not wait behind the model's files
+    data = {task.name: load_task_data(task, config.data_mode, config.data_dir) for task in tasks}
+    for task in tasks:  # scorer models too (detector, CLIP): missing weights fail before the model is touched
+        task.scorer_info()
     if adapter is None:
         spec = config.model
         if context.world_size > 1 and spec.device in ("auto", "cuda"):
@@ -132,17 +143,7 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
             if torch.cuda.is_available():  # one GPU per process
                 spec = replace(spec, device=f"cuda:{context.local_rank}")
         adapter = build_adapter(spec)  # cheap: the weights load when something must be generated
-    for task in tasks:
-        if task.request_kind not in type(adapter).supports:
-            raise UserError(
-                f"model {config.model.name!r} ({adapter.name}) cannot run task {task.name!r}: it needs "
-                f"{task.request_kind} generation, the adapter supports {', '.join(sorted(adapter.supports))}"
-            )
     check_label(adapter.label)
-    # data first: a missing dataset should not cost the minutes of loading a 7B model
-    data = {task.name: load_task_data(task, config.data_mode, config.data_dir) for task in tasks}
-    for task in tasks:  # scorer models too (detector, CLIP): missing weights fail before the model loads
-        task.scorer_info()
     if context.is_main:
         for task in tasks:
             _check_label_owner(result_path(config.output_dir, adapter.label, task.name), adapter)
@@ -180,6 +181,11 @@ def _check_writable(output_dir: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise UserError(f"cannot write to --output-dir {output_dir}: {exc.strerror or exc}") from None
+
+
+def protocol_with_model(card: dict[str, Any], model_card: dict[str, Any]) -> dict[str, Any]:
+    """The task's protocol card, with the adapter's model-side settings under `model` when it has any."""
+    return {**card, "model": model_card} if model_card else card
 
 
 def _owner(identity: dict[str, Any]) -> tuple[Any, Any]:
@@ -502,7 +508,7 @@ def assemble_result(
         metrics=metrics,
         headline=Headline(metric=task.headline, value=headline_value),
         published=published,
-        protocol=task.protocol_card(),
+        protocol=protocol_with_model(task.protocol_card(), adapter.protocol_card()),
         scorers=task.scorer_info(),
         notes=notes,
         options=task.options.model_dump(mode="json"),

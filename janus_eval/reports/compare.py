@@ -69,6 +69,18 @@ def load_run(model_dir: Path, task: str) -> tuple[TaskResult, dict[str, SampleRe
     return result, {record.id: record for record in in_result}
 
 
+def _task_protocol(card: dict[str, Any]) -> dict[str, Any]:
+    """The task's own protocol card, without the model-side settings under `model`: two checkpoints (or a replay
+    of saved outputs, which has none) are compared on one task protocol; their settings may differ by design."""
+    return {key: value for key, value in card.items() if key != "model"}
+
+
+def _model_settings(card: dict[str, Any]) -> dict[str, Any] | None:
+    """The model-side settings of a run (image normalisation, ...), without which checkpoint it was."""
+    model = card.get("model")
+    return {key: value for key, value in model.items() if key != "provenance"} if isinstance(model, dict) and model else None
+
+
 def _headline(task: Task, samples: Sequence[Sample], records: dict[str, SampleRecord]) -> float | None:
     value = metric_over(task, samples, records).compute().get(task.headline)
     return None if value is None else float(value)
@@ -188,7 +200,7 @@ def compare_task(
     warnings = []
     for what, left, right in (
         ("options", base_result.options, cand_result.options),
-        ("protocol cards", base_result.protocol, cand_result.protocol),
+        ("protocol cards", _task_protocol(base_result.protocol), _task_protocol(cand_result.protocol)),
         ("data", base_result.data.get("fingerprint"), cand_result.data.get("fingerprint")),
     ):
         if left != right:
@@ -196,6 +208,10 @@ def compare_task(
             if not allow_protocol_mismatch:
                 raise UserError(f"{task_name}: {message} (pass --allow-protocol-mismatch to compare anyway)")
             warnings.append(message)
+    base_settings, cand_settings = _model_settings(base_result.protocol), _model_settings(cand_result.protocol)
+    if base_settings is not None and cand_settings is not None and base_settings != cand_settings:
+        changed = sorted(k for k in {*base_settings, *cand_settings} if base_settings.get(k) != cand_settings.get(k))
+        warnings.append(f"the models were run with other settings ({', '.join(changed)}): part of what is compared")
     task_cls = TASKS.get(task_name)
     task = task_cls(task_cls.Options.model_validate(base_result.options))
 
