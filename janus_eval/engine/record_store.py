@@ -2,7 +2,8 @@
 
 A rerun with the same config hash skips the samples already recorded (resume), while a changed
 configuration never reuses them. In a data-parallel run every rank appends to its own file and rank 0
-merges them (see `RecordStore.consolidate`).
+merges them (see `RecordStore.consolidate`). Lines that cannot be read (torn by an interrupted write,
+foreign bytes) are set aside once, when rank 0 loads the file, and the file is rewritten without them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from janus_eval.reports.sample_records import SampleRecord, read_records
+from janus_eval.data.file_writes import write_atomically, writing
+from janus_eval.reports.sample_records import RecordLines, SampleRecord, read_records, scan_records
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,10 @@ class RecordStore:
     def shard_files(self) -> list[Path]:
         return sorted(self.path.parent.glob(f"{self._stem}.rank*.jsonl"))
 
+    def archive_files(self) -> list[Path]:
+        """The files other configurations' records were moved aside to (`<task>.samples.<hash>.jsonl`)."""
+        return [p for p in sorted(self.path.parent.glob(f"{self._stem}.*.jsonl")) if ".rank" not in p.name]
+
     def consolidate(self) -> None:
         """Appends the complete lines of every per-rank file to the main file and removes them."""
         shards = self.shard_files()
@@ -54,19 +60,21 @@ class RecordStore:
 
         Records of other configurations (and, when `resume` is False, those of this one too) are
         moved aside to `<task>.samples.<hash>.jsonl`, so the file only ever holds one configuration.
+        Unreadable lines of the file and of its archives are set aside once (see `repair`).
         """
-        by_hash: dict[str, list[SampleRecord]] = {}
-        for record in read_records(self.path):
-            by_hash.setdefault(record.config_hash, []).append(record)
+        lines = scan_records(self.path)
+        by_hash: dict[str, list[bytes]] = {}
+        for raw, record in lines.kept:
+            by_hash.setdefault(record.config_hash, []).append(raw)
         moved = [h for h in by_hash if h != self.config_hash or not resume]
-        if moved:
-            for config_hash in moved:
-                self._archive(config_hash, by_hash.pop(config_hash))
-            kept = by_hash.get(self.config_hash, [])
-            staging = self.path.with_name(self.path.name + ".tmp")
-            staging.write_text("".join(r.model_dump_json() + "\n" for r in kept), encoding="utf-8")
-            os.replace(staging, self.path)
+        for config_hash in moved:
+            self._archive(config_hash, by_hash.pop(config_hash))
+        if moved or lines.unreadable or lines.unterminated:
+            _rewrite(self.path, by_hash.get(self.config_hash, []), lines)
+        for archive in self.archive_files():
+            repair(archive)
         return self.read()
+
     def read(self) -> dict[str, SampleRecord]:
         """The latest record per sample id of this configuration in the main file (no side effects)."""
         latest: dict[str, SampleRecord] = {}
@@ -79,10 +87,7 @@ class RecordStore:
         """The latest successful record per sample id, in this file or its archives, whose output was produced
         under `generation_hash` (any scoring configuration): candidates to be scored again."""
         found: dict[str, SampleRecord] = {}
-        files = [self.path, *sorted(self.path.parent.glob(f"{self._stem}.*.jsonl"))]
-        for path in files:
-            if ".rank" in path.name:
-                continue
+        for path in [self.path, *self.archive_files()]:
             for record in read_records(path):
                 if record.generation_hash != generation_hash or record.failed or record.request is None:
                     continue
@@ -91,14 +96,14 @@ class RecordStore:
                     found[record.id] = record
         return found
 
-    def _archive(self, config_hash: str, records: list[SampleRecord]) -> None:
+    def _archive(self, config_hash: str, lines: list[bytes]) -> None:
         target = self.path.with_name(f"{self._stem}.{config_hash[:12]}.jsonl")
         counter = 1
         while target.exists():
             target = self.path.with_name(f"{self._stem}.{config_hash[:12]}.{counter}.jsonl")
             counter += 1
-        target.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
-        log.info("moved %d records of configuration %s aside to %s", len(records), config_hash[:12], target)
+        write_atomically(target, b"".join(lines), f"{len(lines)} records of another configuration")
+        log.info("moved %d records of configuration %s aside to %s", len(lines), config_hash[:12], target)
 
     def append(self, record: SampleRecord) -> None:
         """Writes one record and flushes it (a killed process loses nothing already appended)."""
@@ -121,6 +126,31 @@ class RecordStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def repair(path: Path) -> None:
+    """Rewrites a record file without its unreadable lines, if it has any (see `_rewrite`)."""
+    lines = scan_records(path)
+    if lines.unreadable or lines.unterminated:
+        _rewrite(path, [raw for raw, _ in lines.kept], lines)
+
+
+def _rewrite(path: Path, kept: list[bytes], lines: RecordLines) -> None:
+    """Replaces a record file by its `kept` lines (exact bytes, atomic rename). Its unreadable lines are
+    appended to `<name>.unreadable` beside it first, not destroyed, and reported in one warning: the
+    next run finds a clean file and says nothing."""
+    bad = lines.unreadable
+    aside = path.with_name(f"{path.name.removesuffix('.jsonl')}.unreadable")
+    if bad:
+        with writing(f"{len(bad)} unreadable lines set aside", aside), aside.open("ab") as out:
+            out.write(b"".join(raw if raw.endswith(b"\n") else raw + b"\n" for raw in bad))
+    write_atomically(path, b"".join(kept), f"the records of {path.name}")
+    if bad:
+        log.warning(
+            "%s: skipped %d unreadable line%s (torn by an interrupted write, or bytes that are not a JSON record "
+            "of this schema); the file was rewritten without them and they were set aside in %s",
+            path, len(bad), "" if len(bad) == 1 else "s", aside.name,
+        )  # fmt: skip
 
 
 def _cut_torn_tail(path: Path) -> None:
