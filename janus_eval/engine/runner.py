@@ -24,6 +24,7 @@ from janus_eval.data.loading import DataMode, LoadedData, load_task_data
 from janus_eval.engine.config_hash import config_hash, generation_hash
 from janus_eval.engine.distributed import DistContext, init_from_env
 from janus_eval.engine.image_folder import claim_images_dir, recorded_output, save_output
+from janus_eval.engine.locks import task_locks
 from janus_eval.engine.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
 from janus_eval.engine.record_store import RecordStore
 from janus_eval.errors import UserError
@@ -136,11 +137,13 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
         for task in tasks:
             _check_label_owner(result_path(config.output_dir, adapter.label, task.name), adapter)
     results = []
-    for task in tasks:
-        result = run_task(task, adapter, config, context, data[task.name])
-        if result is not None:
-            write_result(result, result_path(config.output_dir, adapter.label, task.name))
-            results.append(result)
+    # one run at a time per output folder, model label and task (a second run is refused before any record)
+    with task_locks(config.output_dir, adapter.label, [task.name for task in tasks], context, config.command):
+        for task in tasks:
+            result = run_task(task, adapter, config, context, data[task.name])
+            if result is not None:
+                write_result(result, result_path(config.output_dir, adapter.label, task.name))
+                results.append(result)
     if context.is_main:
         write_leaderboard(config.output_dir)
     return results
