@@ -28,6 +28,7 @@ RESUME_REMEDY = (
     "the samples recorded so far are kept and the run resumes"
 )
 CACHE_REMEDY = "free some space there (or point JANUS_EVAL_CACHE / HF_HOME at another disk) and rerun"
+OUTPUT_FILE_REMEDY = "free some space there (or give another --output) and rerun"
 
 
 class DiskFullError(UserError):

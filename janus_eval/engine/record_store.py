@@ -4,6 +4,7 @@ A rerun with the same config hash skips the samples already recorded (resume), w
 configuration never reuses them. In a data-parallel run every rank appends to its own file and rank 0
 merges them (see `RecordStore.consolidate`). Lines that cannot be read (torn by an interrupted write,
 foreign bytes) are set aside once, when rank 0 loads the file, and the file is rewritten without them.
+Every write goes through `janus_eval.data.file_writes`, so a full disk ends the run with one message.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +49,17 @@ class RecordStore:
         shards = self.shard_files()
         if not shards:
             return
-        _cut_torn_tail(self.path)
-        with self.path.open("ab") as out:
-            for shard in shards:
-                data = shard.read_bytes()
-                out.write(data[: data.rfind(b"\n") + 1])
+        with writing("the records of the per-rank files", self.path):
+            _cut_torn_tail(self.path)
+            size = self.path.stat().st_size if self.path.exists() else 0
+            try:
+                with self.path.open("ab") as out:
+                    for shard in shards:
+                        data = shard.read_bytes()
+                        out.write(data[: data.rfind(b"\n") + 1])
+            except BaseException:
+                _truncate(self.path, size)  # half merged, a rerun would hold these records twice
+                raise
         for shard in shards:
             shard.unlink()
 
@@ -107,25 +115,41 @@ class RecordStore:
 
     def append(self, record: SampleRecord) -> None:
         """Writes one record and flushes it (a killed process loses nothing already appended)."""
-        if self._handle is None:
-            self.write_path.parent.mkdir(parents=True, exist_ok=True)
-            _cut_torn_tail(self.write_path)
-            self._handle = self.write_path.open("a", encoding="utf-8")
         if not record.created:
             record.created = time.time()
-        self._handle.write(record.model_dump_json() + "\n")
-        self._handle.flush()
+        with writing(f"the record of sample {record.id!r} of task {record.task!r}", self.write_path):
+            try:
+                if self._handle is None:
+                    self.write_path.parent.mkdir(parents=True, exist_ok=True)
+                    _cut_torn_tail(self.write_path)
+                    self._handle = self.write_path.open("a", encoding="utf-8")
+                self._handle.write(record.model_dump_json() + "\n")
+                self._handle.flush()
+            except OSError:
+                self._abandon()  # its buffer holds the line that did not fit: closing would fail on it again
+                raise
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+            handle, self._handle = self._handle, None
+            with writing("the last records", self.write_path):
+                handle.close()
+
+    def _abandon(self) -> None:
+        """Lets go of the file without reporting what its buffer could not write (an error is under way)."""
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            with suppress(OSError):
+                handle.close()
 
     def __enter__(self) -> "RecordStore":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # the error under way is the one to report, not a second one from closing
+            self._abandon()
 
 
 def repair(path: Path) -> None:
@@ -151,6 +175,11 @@ def _rewrite(path: Path, kept: list[bytes], lines: RecordLines) -> None:
             "of this schema); the file was rewritten without them and they were set aside in %s",
             path, len(bad), "" if len(bad) == 1 else "s", aside.name,
         )  # fmt: skip
+
+
+def _truncate(path: Path, size: int) -> None:
+    with suppress(OSError), path.open("rb+") as handle:
+        handle.truncate(size)
 
 
 def _cut_torn_tail(path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Iterator, Sequence, TypeVar
 from tqdm import tqdm
 
 from janus_eval.api import ModelAdapter, ModelSpec, Output, Request, Sample, SampleError, Task, TaskOptions
+from janus_eval.data.file_writes import writing
 from janus_eval.data.hashing import hash_json
 from janus_eval.data.loading import DataMode, LoadedData, load_task_data
 from janus_eval.engine.config_hash import config_hash, generation_hash
@@ -153,7 +154,8 @@ def _check_writable(output_dir: Path) -> None:
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         probe = output_dir / f".janus-eval-write-test-{os.getpid()}"
-        probe.write_text("")
+        with writing("a test file", probe):
+            probe.write_text("")
         probe.unlink()
     except OSError as exc:
         raise UserError(f"cannot write to --output-dir {output_dir}: {exc.strerror or exc}") from None
