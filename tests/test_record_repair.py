@@ -52,3 +52,13 @@ def test_foreign_bytes_are_skipped_once_the_file_repaired_and_the_run_resumed(
     assert code == 0, err
     assert "[6/6 scored, 0 failed, 0 reused]" in out
     assert {r["id"]: r["output"] for r in read_jsonl(samples)} == outputs
+
+
+def test_a_replay_file_with_foreign_bytes_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The predictions adapter reads a user's file strictly: a line that is not UTF-8 is an error, not a traceback."""
+    saved = tmp_path / "saved.jsonl"
+    saved.write_bytes(b'{"row": 0, "output": "Yes"}\n\xff\xfe{"row": 1, "output": "No"}\n')
+    args = ["--model", "predictions", "--model-args", f"path={saved}", "--tasks", "mme", "--data", "demo", "--limit", "2"]
+    code, _, err = run_cli([*args, "--output-dir", str(tmp_path / "out")], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert f"janus-eval: error: {saved}:2: not UTF-8 text" in err
