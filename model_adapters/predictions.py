@@ -34,8 +34,12 @@ class _SavedOutputs:
         self.path = path
         self.by_id: dict[str, Any] = {}
         self.by_row: dict[int, Any] = {}
-        with path.open("r", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise UserError(f"{path}:{number}: not UTF-8 text (a torn write, or not a predictions file)") from None
                 if not line.strip():
                     continue
                 try:

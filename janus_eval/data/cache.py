@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from janus_eval.data.file_writes import CACHE_REMEDY, writing
+
 
 def cache_root() -> Path:
     """The janus-eval cache folder (tiny models, downloaded benchmark files)."""
@@ -24,20 +26,22 @@ def ensure_built(target: Path, build: Callable[[Path], None], marker: str = "con
     """
     if (target / marker).is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging: Path | None = None
     try:
-        build(staging)
-        # mkdtemp and the safetensors writer create owner-only files; a cache is meant to be shared.
-        for path in (staging, *staging.iterdir()):
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not (target / marker).is_file():
-                raise
+        with writing(f"the cache entry {target.name}", target.parent, CACHE_REMEDY):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+            build(staging)
+            # mkdtemp and the safetensors writer create owner-only files; a cache is meant to be shared.
+            for path in (staging, *staging.iterdir()):
+                path.chmod(0o755 if path.is_dir() else 0o644)
+            try:
+                os.rename(staging, target)
+            except OSError:
+                if not (target / marker).is_file():
+                    raise
     finally:
-        if staging.exists():
+        if staging is not None and staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
 

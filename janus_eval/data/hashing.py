@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
+
+from janus_eval.data.file_writes import write_atomically
+from janus_eval.errors import UserError
 
 
 def _default(value: Any) -> Any:
@@ -92,20 +94,10 @@ def _read_hash_cache(cache_file: Path) -> dict[str, Any]:
 
 def _write_hash_cache(cache_file: Path, entries: dict[str, Any]) -> None:
     """Atomic replace, so concurrent runs (e.g. torchrun ranks) never read a half-written file."""
-    staging: str | None = None
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=f".{cache_file.name}-", suffix=".tmp", dir=cache_file.parent)
-        with os.fdopen(handle, "w") as stream:
-            json.dump(entries, stream, indent=1, sort_keys=True)
-        os.chmod(staging, 0o644)  # mkstemp's 0o600 would hide a shared cache from other users
-        os.replace(staging, cache_file)
-        staging = None
-    except OSError:
-        pass  # an unwritable cache only means hashing again next time
-    finally:
-        if staging is not None:
-            Path(staging).unlink(missing_ok=True)
+        write_atomically(cache_file, json.dumps(entries, indent=1, sort_keys=True), "the checksum cache")
+    except (OSError, UserError):
+        pass  # an unwritable (or full) cache only means hashing again next time
 
 
 def _update_with_file(digest: "hashlib._Hash", path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from janus_eval.api import DataSource, FileSource, Join, Task
 from janus_eval.data.cache import cache_root
+from janus_eval.data.file_writes import CACHE_REMEDY, disk_full_error, is_disk_full, writing
 from janus_eval.data.hashing import hash_files, hash_json
 from janus_eval.data.remote_files import fetch
 from janus_eval.errors import UserError, first_line
@@ -139,9 +140,19 @@ def _undecoded(dataset: Any, source: DataSource, cache_file: Path | None = None)
     if features == dataset.features:
         return dataset
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        return dataset.cast(features, cache_file_name=str(cache_file))
+        with writing(f"the cached copy of {cache_file.stem}", cache_file, CACHE_REMEDY):
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            return dataset.cast(features, cache_file_name=str(cache_file))
     return dataset.cast(features)
+
+
+def _datasets_cache_full(exc: Exception, task_name: str) -> Exception | None:
+    """The full-disk error to raise when `datasets` could not write its cache (arrow files) for a task."""
+    if not is_disk_full(exc):
+        return None
+    from datasets import config
+
+    return disk_full_error(f"the data of task {task_name!r}", Path(config.HF_DATASETS_CACHE), exc, CACHE_REMEDY)
 
 
 KNOWN_SPLITS = ("train", "validation", "val", "dev", "test", "testdev")
@@ -219,6 +230,9 @@ def _load_local(task: Task, source: DataSource, data_dir: Path, config_folder_re
     except UserError:
         raise
     except Exception as exc:  # datasets raises many types for unreadable folders
+        full = _datasets_cache_full(exc, task.name)
+        if full is not None:
+            raise full from None
         raise UserError(f"cannot read the local data of task {task.name!r} in {folder}: {exc}; {remedy}") from None
     _check_columns(task.name, source, dataset.column_names, f"the local data in {folder}")
     return LoadedData(_undecoded(dataset, source, cast_cache), "local", str(folder), fingerprint)
@@ -230,6 +244,9 @@ def _load_hub(task: Task, source: DataSource) -> LoadedData:
     try:
         dataset = load_dataset(source.hf_id, source.config, split=source.split, revision=source.revision)
     except Exception as exc:  # offline, not cached, gated, wrong id: all end the run the same way
+        full = _datasets_cache_full(exc, task.name)
+        if full is not None:
+            raise full from None
         reason = first_line(exc) or type(exc).__name__
         raise UserError(
             f"cannot load dataset {source.hf_id!r} (config {source.config or 'default'}, split {source.split!r}) "

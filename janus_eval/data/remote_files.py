@@ -14,6 +14,7 @@ from pathlib import Path
 
 from janus_eval.api import RemoteFile
 from janus_eval.data.cache import cache_root
+from janus_eval.data.file_writes import CACHE_REMEDY, disk_full_error, is_disk_full
 from janus_eval.data.hashing import file_sha256
 from janus_eval.errors import UserError
 
@@ -60,6 +61,8 @@ def fetch(file: RemoteFile, *, local_dir: Path | None = None, cache_dir: Path | 
         _verify(Path(staging), file, f"the download of {file.url}")
         os.replace(staging, target)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(f"the download of {file.name}", target.parent, exc, CACHE_REMEDY) from None
         reason = getattr(exc, "reason", exc)
         raise UserError(f"cannot download {file.url}: {reason}; {remedy}") from None
     finally:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from janus_eval.api import ImageOutput, Output, Request, Sample, SampleError, Task, TextOutput
+from janus_eval.data.file_writes import write_atomically, writing
 from janus_eval.data.hashing import file_sha256
 from janus_eval.data.image_io import decode_image
 from janus_eval.reports.sample_records import SampleRecord
@@ -28,15 +29,16 @@ def save_output(output: Output, sample: Sample, images_dir: Path, task: Task) ->
         return output.text, None
     if isinstance(output, ImageOutput):
         folder = images_dir / f"{sample.index:05d}" / "samples"
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, text in task.image_folder_files(sample).items():
-            (folder.parent / name).write_text(text, encoding="utf-8")
         paths, digests = [], []
-        for number, image in enumerate(output.images):
-            path = folder / f"{number:05d}.png"
-            image.save(path, format="PNG")
-            paths.append(str(path.relative_to(images_dir.parent)))
-            digests.append(file_sha256(path))
+        with writing(f"the images of sample {sample.id!r}", folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, text in task.image_folder_files(sample).items():
+                (folder.parent / name).write_text(text, encoding="utf-8")
+            for number, image in enumerate(output.images):
+                path = folder / f"{number:05d}.png"
+                image.save(path, format="PNG")
+                paths.append(str(path.relative_to(images_dir.parent)))
+                digests.append(file_sha256(path))
         for stale in folder.glob("*.png"):  # an earlier attempt's extra images must not be scored with these
             if str(stale.relative_to(images_dir.parent)) not in paths:
                 stale.unlink()
@@ -60,19 +62,23 @@ def claim_images_dir(images_dir: Path, key: str) -> None:
             current = None
     if current == key:
         return
-    if images_dir.exists() and any(images_dir.iterdir()):
-        aside = images_dir.with_name(f"{images_dir.name}.{(current or 'unmarked')[:12]}")
-        counter = 1
-        while aside.exists():
-            aside = images_dir.with_name(f"{images_dir.name}.{(current or 'unmarked')[:12]}.{counter}")
-            counter += 1
-        images_dir.rename(aside)
-        log.info("moved the images of another generation configuration aside to %s", aside)
-    earlier = images_dir.with_name(f"{images_dir.name}.{key[:12]}")
-    if earlier.is_dir() and not images_dir.exists():
-        earlier.rename(images_dir)
-    images_dir.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"key": key}) + "\n", encoding="utf-8")
+    with writing(f"the image folder {images_dir.name}", images_dir):
+        if images_dir.exists() and any(images_dir.iterdir()):
+            aside = images_dir.with_name(f"{images_dir.name}.{(current or 'unmarked')[:12]}")
+            counter = 1
+            while aside.exists():
+                aside = images_dir.with_name(f"{images_dir.name}.{(current or 'unmarked')[:12]}.{counter}")
+                counter += 1
+            images_dir.rename(aside)
+            log.info("moved the images of another generation configuration aside to %s", aside)
+        earlier = images_dir.with_name(f"{images_dir.name}.{key[:12]}")
+        if earlier.is_dir() and not (images_dir.exists() and any(images_dir.iterdir())):
+            if images_dir.exists():  # left empty by a switch that could not finish (a full disk)
+                images_dir.rmdir()
+            earlier.rename(images_dir)
+        images_dir.mkdir(parents=True, exist_ok=True)
+    # whole or not at all: a torn marker would have the next run move these images aside as unmarked
+    write_atomically(marker, json.dumps({"key": key}) + "\n", f"the image folder marker of {images_dir.name}")
 
 
 def recorded_output(record: SampleRecord, request: Request, model_dir: Path) -> Output | None:

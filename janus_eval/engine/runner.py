@@ -19,6 +19,7 @@ from typing import Any, Iterator, Sequence, TypeVar
 from tqdm import tqdm
 
 from janus_eval.api import ModelAdapter, ModelSpec, Output, Request, Sample, SampleError, Task, TaskOptions
+from janus_eval.data.file_writes import writing
 from janus_eval.data.hashing import hash_json
 from janus_eval.data.loading import DataMode, LoadedData, load_task_data
 from janus_eval.engine.config_hash import config_hash, generation_hash
@@ -31,6 +32,7 @@ from janus_eval.engine.failures import (
     run_halving,
 )
 from janus_eval.engine.image_folder import claim_images_dir, recorded_output, save_output
+from janus_eval.engine.locks import task_locks
 from janus_eval.engine.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
 from janus_eval.engine.record_store import RecordStore
 from janus_eval.errors import UserError
@@ -133,8 +135,6 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
             )
     # data first: a missing dataset should not wait behind the model's files
     data = {task.name: load_task_data(task, config.data_mode, config.data_dir) for task in tasks}
-    for task in tasks:  # scorer models too (detector, CLIP): missing weights fail before the model is touched
-        task.scorer_info()
     if adapter is None:
         spec = config.model
         if context.world_size > 1 and spec.device in ("auto", "cuda"):
@@ -148,11 +148,15 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
         for task in tasks:
             _check_label_owner(result_path(config.output_dir, adapter.label, task.name), adapter)
     results = []
-    for task in tasks:
-        result = run_task(task, adapter, config, context, data[task.name])
-        if result is not None:
-            write_result(result, result_path(config.output_dir, adapter.label, task.name))
-            results.append(result)
+    # one run at a time per output folder, model label and task (a second run is refused before any record)
+    with task_locks(config.output_dir, adapter.label, [task.name for task in tasks], context, config.command):
+        for task in tasks:  # scorer models (detector, CLIP): missing weights fail before the model is touched
+            task.scorer_info()
+        for task in tasks:
+            result = run_task(task, adapter, config, context, data[task.name])
+            if result is not None:
+                write_result(result, result_path(config.output_dir, adapter.label, task.name))
+                results.append(result)
     if context.is_main:
         write_leaderboard(config.output_dir)
     return results
@@ -177,7 +181,8 @@ def _check_writable(output_dir: Path) -> None:
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
         probe = output_dir / f".janus-eval-write-test-{os.getpid()}"
-        probe.write_text("")
+        with writing("a test file", probe):
+            probe.write_text("")
         probe.unlink()
     except OSError as exc:
         raise UserError(f"cannot write to --output-dir {output_dir}: {exc.strerror or exc}") from None

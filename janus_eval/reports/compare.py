@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from janus_eval.api import Sample, Task
+from janus_eval.data.file_writes import OUTPUT_FILE_REMEDY, write_atomically
 from janus_eval.errors import ArgumentParser, UserError
 from janus_eval.registry import TASKS
 from janus_eval.reports.results import TaskResult, read_result
@@ -346,14 +347,13 @@ def main(argv: Sequence[str]) -> int:
     ]
     print(to_markdown(comparisons, str(args.base), str(args.candidate)))
     if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
         payload: dict[str, Any] = {
             "schema_version": "janus-eval.compare/1",
             "base": str(args.base),
             "candidate": str(args.candidate),
             "tasks": [asdict(c) for c in comparisons],
         }
-        args.output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        write_atomically(args.output, json.dumps(payload, indent=2) + "\n", "the comparison", OUTPUT_FILE_REMEDY)
     if args.fail_on_regression and any(c.verdict == "regression" for c in comparisons):
         return 1
     return 0

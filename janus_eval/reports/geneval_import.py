@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from janus_eval.data.file_writes import OUTPUT_FILE_REMEDY, write_atomically
 from janus_eval.data.hashing import file_sha256
 from janus_eval.errors import UserError
 from janus_eval.rules.geneval import TASK_TAGS
@@ -55,12 +56,11 @@ def main(argv: Sequence[str]) -> int:
     if missing:
         print(f"\nnote: no images of {', '.join(missing)}: overall is the mean of the tasks present only")
     if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
         summary = {
             "schema_version": IMPORT_SCHEMA,
             "source": {"path": str(args.results.resolve()), "sha256": file_sha256(args.results)},
             "metrics": scores,
             "official_summary": table,
         }
-        args.output.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        write_atomically(args.output, json.dumps(summary, indent=2) + "\n", "the GenEval summary", OUTPUT_FILE_REMEDY)
     return 0

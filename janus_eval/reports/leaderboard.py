@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from janus_eval.data.file_writes import write_atomically
 from janus_eval.reports.results import TaskResult, find_results
 
 
@@ -65,7 +66,6 @@ def write_leaderboard(output_dir: Path) -> tuple[Path, Path, str]:
     table = build_table(find_results(output_dir))
     markdown = to_markdown(table)
     md_path, csv_path = output_dir / "leaderboard.md", output_dir / "leaderboard.csv"
-    output_dir.mkdir(parents=True, exist_ok=True)
-    md_path.write_text("# janus-eval leaderboard\n\n" + markdown, encoding="utf-8")
-    table.to_csv(csv_path, index=False)
+    write_atomically(md_path, "# janus-eval leaderboard\n\n" + markdown, "the leaderboard")
+    write_atomically(csv_path, table.to_csv(index=False), "the leaderboard")
     return md_path, csv_path, markdown

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+from janus_eval.data.file_writes import write_atomically
 
 RESULT_SCHEMA = "janus-eval.result/1"
 
@@ -100,11 +101,9 @@ def result_path(output_dir: Path, model_label: str, task: str) -> Path:
 
 
 def write_result(result: TaskResult, path: Path) -> None:
-    """Writes atomically (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Writes atomically (a reader never sees half a file; a full disk leaves the earlier result whole)."""
+    text = json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    write_atomically(path, text, f"the result of task {result.task!r}")
 
 
 def write_output(path: Path, text: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Mapping
 
@@ -95,15 +96,61 @@ def metric_over(task: Task, samples: Iterable[Sample], records: Mapping[str, Sam
     return metric
 
 
-def read_records(path: Path) -> Iterator[SampleRecord]:
-    """Yields the valid records of a file; a torn last line (killed writer) is skipped."""
+@dataclass
+class RecordLines:
+    """A record file line by line: the readable records (with their exact bytes) and the lines that are not."""
+
+    kept: list[tuple[bytes, SampleRecord]] = field(default_factory=list)  # each line ends with a newline
+    # lines that are not a UTF-8 JSON record of this schema: torn by an interrupted write, or foreign bytes
+    unreadable: list[bytes] = field(default_factory=list)
+    # the file does not end with a newline (a writer was interrupted, or another tool wrote it)
+    unterminated: bool = False
+
+
+def parse_record_line(raw: bytes) -> SampleRecord | None:
+    """The record on one line of a file, or None when the line is not one (bad UTF-8, bad JSON, other schema)."""
+    try:
+        return SampleRecord.model_validate(json.loads(raw.decode("utf-8")))
+    except (UnicodeDecodeError, json.JSONDecodeError, ValidationError):
+        return None
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """The non-blank lines of a file as bytes (newline kept); nothing when the file does not exist."""
     if not path.exists():
         return
-    with path.open("r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield SampleRecord.model_validate(json.loads(line))
-            except (json.JSONDecodeError, ValidationError):
-                log.warning("%s:%d: skipping an unreadable record", path, number)
+    with path.open("rb") as handle:
+        for raw in handle:
+            if raw.strip():
+                yield raw
+
+
+def scan_records(path: Path) -> RecordLines:
+    """Every line of a record file, sorted into readable records and unreadable lines (nothing is logged)."""
+    lines = RecordLines()
+    last = b"\n"
+    for raw in _lines(path):
+        record = parse_record_line(raw)
+        if record is None:
+            lines.unreadable.append(raw)
+        else:  # a readable last line that lacks its newline gets it back when the file is rewritten
+            lines.kept.append((raw if raw.endswith(b"\n") else raw + b"\n", record))
+        last = raw
+    lines.unterminated = not last.endswith(b"\n")
+    return lines
+
+
+def read_records(path: Path) -> Iterator[SampleRecord]:
+    """Yields the valid records of a file; unreadable lines (a torn write, bytes that are not UTF-8 JSON, another
+    schema) are skipped and counted in one warning per file read. The engine repairs its own files on load
+    (`RecordStore.load`), so there the warning is given once, not on every run."""
+    skipped = 0
+    for raw in _lines(path):
+        record = parse_record_line(raw)
+        if record is None:
+            skipped += 1
+        else:
+            yield record
+    if skipped:
+        what = "a torn write, or bytes that are not a JSON record of this schema"
+        log.warning("%s: skipped %d unreadable line%s (%s)", path, skipped, "" if skipped == 1 else "s", what)
