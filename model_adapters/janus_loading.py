@@ -6,6 +6,7 @@ Every problem a user can cause here ends in a UserError that says what to do.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ import torch
 from janus_eval.model_adapters.janus_tiny import BUILDER_VERSION, ensure_tiny_checkpoint
 
 from janus_eval.api import ModelSpec
+from janus_eval.data.checkpoint_files import AGAIN, check_checkpoint_folder
 from janus_eval.data.hashing import cached_file_sha256, hash_files
-from janus_eval.errors import UserError
+from janus_eval.errors import UserError, first_line
 
 if TYPE_CHECKING:
     from transformers import JanusForConditionalGeneration, JanusProcessor
@@ -51,6 +53,9 @@ KNOWN_ARGS = (
     "attn_implementation",
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+# one of these makes a tokenizer transformers can load without converting a slow one
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 CONVERTER_HINT = (
     "convert the original DeepSeek weights with transformers' "
     "src/transformers/models/janus/convert_janus_weights_to_hf.py (in the transformers git repository, "
@@ -170,16 +175,32 @@ def local_source(alias: str, path: str, revision: str | None) -> ModelSource:
 def load_model(
     source: ModelSource, spec: ModelSpec, dtype: torch.dtype, device: torch.device, attn_implementation: str | None
 ) -> tuple[JanusForConditionalGeneration, JanusProcessor, str | None]:
-    """Loads model and processor from one repository state; returns (model, processor, commit hash)."""
-    from transformers import AutoConfig, AutoProcessor, JanusForConditionalGeneration
+    """Loads model and processor from one repository state; returns (model, processor, commit hash).
+
+    A damaged checkpoint (cut-off JSON or safetensors, wrong types in config.json, weights of other shapes,
+    no tokenizer) ends in a UserError naming the file, never in a library traceback.
+    """
+    from huggingface_hub.errors import StrictDataclassError
+    from transformers import AutoConfig, AutoProcessor
 
     revision: str | None = spec.revision
     commit: str | None = None
     if not source.is_local:
         revision, commit = resolve_hub_revision(source.location, spec.revision)
+    folder = Path(source.location) if source.is_local else cached_snapshot_folder(source.location, commit or revision)
+    where = str(folder) if folder is not None else source.location
+    if folder is not None:
+        check_checkpoint_folder(folder)
+        check_processor_files(folder)
     common: dict[str, Any] = {"revision": revision, "trust_remote_code": spec.trust_remote_code}
     try:
-        config = AutoConfig.from_pretrained(source.location, **common)
+        try:
+            config = AutoConfig.from_pretrained(source.location, **common)
+        except (TypeError, ValueError, StrictDataclassError) as exc:  # strict config dataclasses (transformers 5)
+            raise UserError(
+                f"{where}/config.json does not describe a valid model: {config_problem(exc)}; fix the file or "
+                "download the checkpoint again"
+            ) from None
         if config.model_type != "janus":
             raise UserError(
                 f"{source.location} is not a transformers-format Janus checkpoint (model_type={config.model_type!r}). "
@@ -191,18 +212,24 @@ def load_model(
             model_kwargs["attn_implementation"] = attn_implementation
         if device.type == "cuda" and importlib.util.find_spec("accelerate") is not None:
             model_kwargs["device_map"] = str(device)  # straight to the GPU, not via host memory
-        model = JanusForConditionalGeneration.from_pretrained(source.location, **model_kwargs)
-        processor = AutoProcessor.from_pretrained(source.location, **common)
+        model = load_weights(source.location, where, config, model_kwargs)
+        try:
+            processor = AutoProcessor.from_pretrained(source.location, **common)
+        except (TypeError, ValueError) as exc:
+            raise UserError(
+                f"could not load the processor (tokenizer and image processor) of {where}: {first_line(exc)}; "
+                f"{AGAIN}"
+            ) from None
     except UserError:
         raise
     except OSError as exc:
         if source.is_local:
             raise UserError(
-                f"could not load the checkpoint in {source.location}: {type(exc).__name__}: {exc}"
+                f"could not load the checkpoint in {source.location}: {type(exc).__name__}: {first_line(exc)}"
             ) from None
         raise UserError(unreachable_message(source.location, spec.revision, exc)) from None
     except ValueError as exc:
-        raise UserError(f"could not load {source.location}: {exc}") from None
+        raise UserError(f"could not load {source.location}: {first_line(exc)}") from None
     if not hasattr(processor, "image_token") or not hasattr(processor.tokenizer, "boi_token"):
         raise UserError(f"{source.location}: the processor is {type(processor).__name__}, expected a JanusProcessor")
 
@@ -213,6 +240,81 @@ def load_model(
     model.to(device)  # type: ignore[arg-type]  # (a decorator in transformers hides the signature)
     model.eval()
     return model, processor, commit
+
+
+def load_weights(location: str, where: str, config: Any, kwargs: dict[str, Any]) -> JanusForConditionalGeneration:
+    """The model with its weights; weights of other shapes, or lacking tensors the config needs, are UserErrors.
+
+    transformers would re-initialise such tensors at random (missing ones silently): a model that only
+    looks loaded. Its own multi-screen report is kept quiet; the error says what did not fit.
+    """
+    from safetensors import SafetensorError
+    from transformers import JanusForConditionalGeneration
+
+    report_logger = logging.getLogger("transformers.modeling_utils")
+    # a filter, not a level: transformers 5 checks `logger.level >= WARNING` to log more (tensor-parallel notes)
+    report_logger.addFilter(_drop_load_report)
+    try:
+        model, info = JanusForConditionalGeneration.from_pretrained(
+            location, config=config, ignore_mismatched_sizes=True, output_loading_info=True, **kwargs
+        )
+    except SafetensorError as exc:
+        raise UserError(f"the weights of {where} are damaged ({first_line(exc)}); {AGAIN}") from None
+    except RuntimeError as exc:  # load_state_dict's own errors (e.g. a size mismatch it could not skip)
+        raise UserError(f"the weights of {where} do not fit its config.json: {first_line(exc)}") from None
+    finally:
+        report_logger.removeFilter(_drop_load_report)
+    problems = weight_problems(info)
+    if problems:
+        raise UserError(
+            f"the weights of {where} do not fit the model its config.json describes: {problems}. The weights "
+            "belong to another model or config.json was changed; use the checkpoint's own files"
+        )
+    return model
+
+
+def _drop_load_report(record: logging.LogRecord) -> bool:
+    return "LOAD REPORT" not in str(record.msg)
+
+
+def weight_problems(info: Mapping[str, Any], shown: int = 3) -> str:
+    """A one-line account of the tensors that did not load (mismatched shapes, missing), or "" when all did."""
+    parts = []
+    mismatched = sorted(info.get("mismatched_keys") or [])
+    if mismatched:
+        examples = "; ".join(
+            f"{key}: weights {tuple(found)}, config {tuple(wanted)}" for key, found, wanted in mismatched[:shown]
+        )
+        parts.append(f"{len(mismatched)} tensor(s) of another shape (e.g. {examples})")
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        parts.append(f"{len(missing)} tensor(s) missing from the weights (e.g. {', '.join(missing[:shown])})")
+    return "; ".join(parts)
+
+
+def config_problem(exc: Exception) -> str:
+    """The field and the reason of a config validation error, on one line."""
+    cause = exc.__cause__
+    text = str(cause) if cause is not None and str(cause) else str(exc)
+    return " ".join(line.strip() for line in text.strip().splitlines()) or type(exc).__name__
+
+
+def check_processor_files(folder: Path) -> None:
+    """The tokenizer and image-processor files a Janus checkpoint needs; without them transformers fails deep
+    inside (for a tokenizer, after trying to convert a slow one)."""
+    for what, names in (("tokenizer", TOKENIZER_FILES), ("image processor", PROCESSOR_FILES)):
+        if not any((folder / name).is_file() for name in names):
+            raise UserError(f"{folder} has no {what} file (one of {', '.join(names)}); {AGAIN}")
+
+
+def cached_snapshot_folder(repo_id: str, revision: str | None) -> Path | None:
+    """The folder of a hub checkpoint in the local Hugging Face cache, when it is there (no network)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
+    except Exception:  # not cached (the hub errors come in several classes)
+        return None
 
 
 def resolve_hub_revision(repo_id: str, revision: str | None) -> tuple[str | None, str | None]:
