@@ -6,14 +6,19 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from janus_eval.api import ModelSpec
 from janus_eval.errors import ArgumentParser, UserError
 from janus_eval.errors import report_error as _fail
 
+if TYPE_CHECKING:
+    from janus_eval.engine.runner import RunConfig
+
 EPILOG = """regression check of two runs (paired bootstrap CI; see `janus-eval compare -h`):
   janus-eval compare results/janus-pro-7b results/my-checkpoint --fail-on-regression
+download everything a run needs (data, checkpoint, scorer weights) for a later offline run:
+  janus-eval prefetch --model janus-pro-7b --tasks mme,pope,geneval
 GenEval summary of a results file of the official evaluator:
   janus-eval geneval-import results.jsonl [--output summary.json]
 
@@ -119,8 +124,9 @@ def _list_models() -> None:
             print(f"{'':<14} aliases: {', '.join(names)}")
 
 
-def _run(args: argparse.Namespace, argv: list[str]) -> int:
-    from janus_eval.engine.runner import RunConfig, evaluate
+def run_config(args: argparse.Namespace, argv: list[str]) -> RunConfig:
+    """The RunConfig of parsed run arguments (a run and `prefetch` share them); UserError on bad ones."""
+    from janus_eval.engine.runner import RunConfig
 
     if not args.model:
         raise UserError("--model is required (see --list-models)")
@@ -141,7 +147,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
     if len(set(tasks)) != len(tasks):
         raise UserError("a task is named twice in --tasks")
-    config = RunConfig(
+    return RunConfig(
         model=ModelSpec(
             name=args.model,
             model_path=args.model_path,
@@ -163,6 +169,12 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         show_progress=not args.no_progress,
         command=argv,
     )
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    from janus_eval.engine.runner import evaluate
+
+    config = run_config(args, argv)
     results = evaluate(config)
     if not results:  # a non-zero rank of a data-parallel run: rank 0 reports
         return 0
@@ -199,6 +211,25 @@ def _subcommand(name: str, argv: list[str]) -> int:
         return _fail(str(exc))
 
 
+def _prefetch(argv: list[str]) -> int:
+    """`janus-eval prefetch RUN-ARGUMENTS`: the run's parser; downloads what that run needs (see engine.prefetch)."""
+    from janus_eval.engine.prefetch import prefetch_run
+
+    parser = build_parser()
+    parser.prog = "janus-eval prefetch"
+    parser.description = "Download everything the same run command needs, so that it then runs offline."
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        prefetch_run(run_config(args, ["janus-eval", *argv]))
+    except UserError as exc:
+        return _fail(str(exc))
+    return 0
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -207,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] in (["compare"], ["geneval-import"]):
         return _subcommand(argv[0], argv[1:])
+    if argv[:1] == ["prefetch"]:
+        return _prefetch(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -29,6 +29,7 @@ from janus_eval.model_adapters.janus_loading import (
     TINY_ALIAS,
     ModelSource,
     auto_dtype,
+    checkpoint_resources,
     folder_fingerprint,
     load_model,
     parse_choice,
@@ -53,6 +54,7 @@ from janus_eval.api import (
     ModelAdapter,
     ModelSpec,
     RequestKind,
+    Resource,
     TextOutput,
     TextRequest,
 )
@@ -171,6 +173,11 @@ class JanusHFAdapter(ModelAdapter):
             image_batch_size=image_batch_size,
             seed=seed,
         )
+
+    @classmethod
+    def resources(cls, spec: ModelSpec) -> list[Resource]:
+        """The hub checkpoint (id, revision) or local folder of `spec`; nothing is built or loaded."""
+        return checkpoint_resources(spec)
 
     # ------------------------------------------------------------------ naming
 

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from janus_eval.model_adapters.janus_tiny import BUILDER_VERSION, ensure_tiny_checkpoint
 
-from janus_eval.api import ModelSpec
+from janus_eval.api import ModelSpec, Resource
 from janus_eval.data.checkpoint_files import AGAIN, check_checkpoint_folder
 from janus_eval.data.hashing import cached_file_sha256, hash_files
+from janus_eval.data.hub_snapshots import cached_checkpoint
 from janus_eval.errors import UserError, first_line
 
 if TYPE_CHECKING:
@@ -159,6 +160,27 @@ def resolve_source(spec: ModelSpec, args: Mapping[str, str]) -> ModelSource:
     return ModelSource(alias, model, is_local=False)
 
 
+def checkpoint_resources(spec: ModelSpec) -> list[Resource]:
+    """The checkpoint `spec` names (hub id and revision, or the local folder), resolved without building or loading
+    anything; a spec that `resolve_source` would refuse lists nothing (that error comes when the adapter is built)."""
+    purpose = f"model {spec.name}"
+    model = spec.args.get("model")
+    if spec.model_path:
+        return [Resource("local", spec.model_path, purpose)]
+    if spec.name == TINY_ALIAS:
+        return []  # built locally from a fixed seed
+    if spec.name in HUB_IDS:
+        hub_id = HUB_IDS[spec.name]
+    elif spec.name == ADAPTER_NAME and model:
+        if os.path.isdir(os.path.expanduser(model)):
+            return [Resource("local", model, purpose)]
+        hub_id = model
+    else:
+        return []
+    override = f"--model-path DIR (a copy of the checkpoint folder: `hf download {hub_id} --local-dir DIR`)"
+    return [Resource("model", hub_id, purpose, revision=spec.revision, override=override)]
+
+
 def local_source(alias: str, path: str, revision: str | None) -> ModelSource:
     if revision:
         raise UserError(
@@ -187,7 +209,7 @@ def load_model(
     commit: str | None = None
     if not source.is_local:
         revision, commit = resolve_hub_revision(source.location, spec.revision)
-    folder = Path(source.location) if source.is_local else cached_snapshot_folder(source.location, commit or revision)
+    folder = Path(source.location) if source.is_local else cached_checkpoint(source.location, commit or revision)
     where = str(folder) if folder is not None else source.location
     if folder is not None:
         check_checkpoint_folder(folder)
@@ -305,16 +327,6 @@ def check_processor_files(folder: Path) -> None:
     for what, names in (("tokenizer", TOKENIZER_FILES), ("image processor", PROCESSOR_FILES)):
         if not any((folder / name).is_file() for name in names):
             raise UserError(f"{folder} has no {what} file (one of {', '.join(names)}); {AGAIN}")
-
-
-def cached_snapshot_folder(repo_id: str, revision: str | None) -> Path | None:
-    """The folder of a hub checkpoint in the local Hugging Face cache, when it is there (no network)."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
-    except Exception:  # not cached (the hub errors come in several classes)
-        return None
 
 
 def resolve_hub_revision(repo_id: str, revision: str | None) -> tuple[str | None, str | None]:

@@ -25,6 +25,7 @@ from janus_eval.engine.config_hash import config_hash, generation_hash
 from janus_eval.engine.distributed import DistContext, init_from_env
 from janus_eval.engine.image_folder import claim_images_dir, recorded_output, save_output
 from janus_eval.engine.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
+from janus_eval.engine.preflight import Command, check_available
 from janus_eval.engine.record_store import RecordStore
 from janus_eval.errors import UserError
 from janus_eval.registry import MODELS, TASKS
@@ -120,6 +121,11 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
                 f"model {config.model.name!r} ({adapter_cls.name}) cannot run task {task.name!r}: it needs "
                 f"{task.request_kind} generation, the adapter supports {', '.join(sorted(adapter_cls.supports))}"
             )
+    # everything the command needs from outside, at once: one probe of the Hub; offline, one message for all
+    check_available(
+        Command(config.model, tasks, adapter_cls if adapter is None else ModelAdapter, config.data_mode,
+                config.data_dir, config.command[1:])
+    )  # fmt: skip
     # data first: a missing dataset should not cost the minutes of loading a 7B model
     data = {task.name: load_task_data(task, config.data_mode, config.data_dir) for task in tasks}
     for task in tasks:  # scorer models too (detector, CLIP): missing weights fail before the model loads
