@@ -8,11 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from janus_eval.model_adapters.janus_hf import JanusHFAdapter
 from janus_eval.model_adapters.janus_tiny import ensure_tiny_checkpoint
 
+from janus_eval.api import ModelSpec
 from janus_eval.data.checkpoint_files import check_checkpoint_folder
 from janus_eval.errors import UserError
-from tests.helpers import run_cli
+from tests.helpers import hub_cache_copy, run_cli
 
 
 def _truncate(folder: Path) -> None:
@@ -94,3 +96,12 @@ def test_safetensors_with_trailing_bytes_and_missing_shard(tmp_path: Path) -> No
     (folder / "model.safetensors.index.json").write_text(json.dumps(index))
     with pytest.raises(UserError, match="lacks the weight shard"):
         check_checkpoint_folder(folder)
+
+
+def test_damaged_checkpoint_in_the_hub_cache_is_named_too() -> None:
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    with hub_cache_copy("janus-eval-test/tiny-damaged", commit, ensure_tiny_checkpoint()) as snapshot:
+        _truncate(snapshot)
+        with pytest.raises(UserError) as error:
+            JanusHFAdapter.from_spec(ModelSpec("janus_hf", args={"model": "janus-eval-test/tiny-damaged"}))
+    assert f"{snapshot}/model.safetensors is truncated" in str(error.value)

@@ -145,12 +145,28 @@ def test_resources_are_listed_without_loading_anything(tmp_path: Path) -> None:
     assert "does not exist" in message and "prefetch" not in message  # nothing to download
 
 
+def _gqa_repo(folder: Path) -> Path:
+    """GQA's two configs as the hub repository declares them (data_files per config in the README's YAML)."""
+    task = TASKS.get("gqa")()
+    join = task.data_source().joins[0]
+    questions = [{k: v for k, v in row.items() if k != "types"} for row in task.demo_rows()]
+    write_parquet(questions, folder / "testdev_balanced_instructions", split="testdev")
+    write_parquet(task.demo_join_rows(join), folder / join.config, split="testdev")
+    configs = "".join(
+        f"- config_name: {name}\n  data_files:\n  - split: testdev\n    path: {name}/data/testdev-*\n"
+        for name in ("testdev_balanced_instructions", join.config)
+    )
+    (folder / "README.md").write_text(f"---\nconfigs:\n{configs}---\n")
+    return folder
+
+
 @pytest.fixture()
 def hub(tmp_path: Path) -> Iterator[tuple[FakeHub, bytes]]:
     """A loopback Hub with the tiny Janus as Janus-Pro-1B, MME demo rows as lmms-lab/MME, the tiny detector as the
     GenEval detector, a stand-in CLIP file (pickle name only: the safetensors twin is tried first), and GenEval's
     prompt file made from its demo rows."""
     write_parquet(demo_rows("mme"), tmp_path / "repos" / "mme")
+    gqa = _gqa_repo(tmp_path / "repos" / "gqa")
     clip = tmp_path / "repos" / "clip"
     clip.mkdir(parents=True)
     (clip / "open_clip_pytorch_model.bin").write_bytes(b"stand-in weights")
@@ -158,6 +174,7 @@ def hub(tmp_path: Path) -> Iterator[tuple[FakeHub, bytes]]:
     fake = FakeHub()
     fake.add_repo("model", "deepseek-community/Janus-Pro-1B", ensure_tiny_checkpoint())
     fake.add_repo("dataset", "lmms-lab/MME", tmp_path / "repos" / "mme")
+    fake.add_repo("dataset", "lmms-lab/GQA", gqa)
     fake.add_repo("model", "facebook/mask2former-swin-small-coco-instance", ensure_tiny_detector())
     fake.add_repo("model", "timm/vit_large_patch14_clip_224.openai", clip)
     fake.files["/geneval/evaluation_metadata.jsonl"] = metadata
@@ -173,15 +190,17 @@ def test_prefetch_then_the_same_command_runs_offline(hub: tuple[FakeHub, bytes],
     file_env = {"TEST_GENEVAL_URL": f"{fake.url}/geneval/evaluation_metadata.jsonl",
                 "TEST_GENEVAL_SHA": hashlib.sha256(metadata).hexdigest()}  # fmt: skip
     env = _env(tmp_path, fake.url, **file_env)
-    run = ["--model", "janus-pro-1b", "--tasks", "mme,geneval", "--output-dir", str(tmp_path / "out"), "--no-progress"]
+    run = ["--model", "janus-pro-1b", "--tasks", "mme,gqa,geneval", "--output-dir", str(tmp_path / "out"), "--no-progress"]
     process = _cli(["prefetch", *run], env, PATCH_GENEVAL)
     assert process.returncode == 0, process.stderr
     fetched = [line for line in process.stdout.splitlines() if line.startswith("fetched ")]
-    assert len(fetched) == 5, process.stdout
+    assert len(fetched) == 7, process.stdout
     hf_home = str(tmp_path / "hf")
     for purpose, where in (
         ("model janus-pro-1b: checkpoint deepseek-community/Janus-Pro-1B", f"{hf_home}/hub/models--deepseek-community--Janus-Pro-1B/snapshots/"),
         ("task 'mme': dataset lmms-lab/MME (config default, split test)", f"{hf_home}/datasets/lmms-lab___mme/default/"),
+        ("dataset lmms-lab/GQA (config testdev_balanced_instructions", f"{hf_home}/datasets/lmms-lab___gqa/testdev_balanced_instructions/"),
+        ("dataset lmms-lab/GQA (config testdev_balanced_images", f"{hf_home}/datasets/lmms-lab___gqa/testdev_balanced_images/"),
         ("task 'geneval': evaluation_metadata.jsonl", str(tmp_path / "cache" / "data")),
         ("GenEval detector (mask2former)", f"{hf_home}/hub/models--facebook--mask2former-swin-small-coco-instance/"),
         ("GenEval colour classifier", "open_clip_pytorch_model.bin"),
@@ -193,19 +212,24 @@ def test_prefetch_then_the_same_command_runs_offline(hub: tuple[FakeHub, bytes],
 
     # the Hub is gone (offline mode not set): the run finds everything in the caches and does not wait
     offline = _env(tmp_path, _closed_port_url(), **file_env)
-    limited = [*run[:3], "mme", *run[4:], "--limit", "2", "--task-option", "mme.max_new_tokens=2"]
+    limited = [*run[:3], "mme,gqa", *run[4:], "--limit", "2", "--task-option", "mme.max_new_tokens=2",
+               "--task-option", "gqa.max_new_tokens=2"]
     process = _cli(limited, offline)
     assert process.returncode == 0, process.stderr
     assert "is unreachable" in process.stderr and "running offline" in process.stderr
-    assert json.loads((tmp_path / "out" / "janus-pro-1b" / "mme.json").read_text())["counts"]["scored"] == 2
-    # and nothing GenEval needs is missing either (its stand-in CLIP file is not loadable: only the preflight runs)
-    check = (
-        "from janus_eval.engine.preflight import Command, check_available; from janus_eval.registry import TASKS, MODELS; "
-        "from janus_eval.api import ModelSpec; "
-        "check_available(Command(ModelSpec('janus-pro-1b'), [TASKS.get('geneval')()], MODELS.get('janus-pro-1b'))); print('available')"
-    )
-    process = subprocess.run([sys.executable, "-c", PATCH_GENEVAL + check], capture_output=True, text=True, env=offline, cwd=ROOT, timeout=300)
-    assert process.returncode == 0 and "available" in process.stdout, process.stderr
+    for task in ("mme", "gqa"):
+        result = json.loads((tmp_path / "out" / "janus-pro-1b" / f"{task}.json").read_text())
+        assert result["counts"]["scored"] == 2 and result["data"]["origin"] == "hub"
+    # GenEval's items sit where the run's own look-ups find them offline (same library calls, this cache)
+    from huggingface_hub import snapshot_download, try_to_load_from_cache
+
+    hub_cache = tmp_path / "hf" / "hub"
+    clip = try_to_load_from_cache("timm/vit_large_patch14_clip_224.openai", "open_clip_pytorch_model.bin", cache_dir=hub_cache)
+    assert isinstance(clip, str) and Path(clip).read_bytes() == b"stand-in weights"
+    detector = snapshot_download("facebook/mask2former-swin-small-coco-instance", cache_dir=hub_cache, local_files_only=True,
+                                 allow_patterns=["*.json", "*.safetensors", "*.bin"], ignore_patterns=["*.bin"])  # fmt: skip
+    assert (Path(detector) / "model.safetensors").is_file() and (Path(detector) / "preprocessor_config.json").is_file()
+    assert (tmp_path / "cache" / "data" / file_env["TEST_GENEVAL_SHA"][:16] / "evaluation_metadata.jsonl").read_bytes() == metadata
 
 
 def test_prefetch_on_an_unreachable_hub_says_so(tmp_path: Path) -> None:
@@ -224,3 +248,39 @@ def _closed_port_url() -> str:
 
 def _commit(fake: FakeHub, repo_type: str, repo_id: str) -> str:
     return fake.add_repo(repo_type, repo_id, fake.repos[(repo_type, repo_id)])
+
+
+def test_offline_mode_set_skips_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    from janus_eval.engine import preflight
+    from janus_eval.errors import UserError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(preflight, "probe", lambda *args, **kwargs: pytest.fail("probed although offline mode is set"))
+    command = Command(ModelSpec("janus-pro-1b"), [TASKS.get("pope")()], JanusHFAdapter, argv=["--model", "janus-pro-1b"])
+    with pytest.raises(UserError) as error:
+        preflight.check_available(command)
+    message = str(error.value)
+    assert message.startswith("2 things this command needs are not available here (HF_HUB_OFFLINE=1):")
+    assert "lmms-lab/POPE" in message and "deepseek-community/Janus-Pro-1B" in message
+
+
+def test_url_and_local_items_are_fetched_or_checked(tmp_path: Path) -> None:
+    from janus_eval.api import Resource
+    from janus_eval.engine.preflight import fetch_resource, is_available
+    from janus_eval.errors import UserError
+
+    fake = FakeHub()
+    fake.files["/mmdet/checkpoint.pth"] = b"a checkpoint"
+    fake.start()
+    try:  # e.g. mmdet's checkpoint, which mmcv keeps in torch.hub's folder
+        target = tmp_path / "hub" / "checkpoints" / "checkpoint.pth"
+        item = Resource("url", f"{fake.url}/mmdet/checkpoint.pth", "GenEval detector (mmdet)", files=(str(target),))
+        assert not is_available(item)
+        assert fetch_resource(item) == str(target) and target.read_bytes() == b"a checkpoint"
+        assert is_available(item)
+    finally:
+        fake.stop()
+    local = Resource("local", str(tmp_path / "nowhere"), "model janus_hf")
+    assert not is_available(local)
+    with pytest.raises(UserError, match="does not exist"):
+        fetch_resource(local)

@@ -27,6 +27,9 @@ def prefetch_run(config: RunConfig) -> int:
     command = Command(config.model, tasks, adapter_cls, config.data_mode, config.data_dir, config.command[1:])
     done = prefetch(command, report=lambda line: print(f"fetched {line}", flush=True))
     run = " ".join(config.command[1:])
+    if not done:
+        print(f"nothing to fetch: `janus-eval {run}` needs nothing from outside (demo rows and tiny models are built locally)")
+        return 0
     print(
         f"\n{len(done)} item(s) in place (HF_HOME={os.environ.get('HF_HOME', constants.HF_HOME)}, "
         f"JANUS_EVAL_CACHE={cache_root()}); with the same two folders `janus-eval {run}` runs offline "

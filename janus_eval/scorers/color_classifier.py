@@ -96,9 +96,11 @@ def clip_resources(arch: str, pretrained: str | None) -> list[Resource]:
         return []
     if Path(pretrained).expanduser().is_file() or "/" in pretrained or Path(pretrained).suffix:
         return [Resource("local", pretrained, purpose)]
-    import open_clip
-    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
-
+    try:
+        import open_clip
+        from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+    except ImportError:
+        return []  # building the classifier says what is missing
     config = open_clip.get_pretrained_cfg(arch, pretrained) or {}
     repo, filename = _split_hub_path(str(config.get("hf_hub", "")))
     if not repo:
