@@ -96,6 +96,7 @@ def test_unreachable_hub_is_probed_once_and_every_missing_item_is_listed(tmp_pat
     message = process.stderr[process.stderr.index("janus-eval: error:") :]
     assert server.connections == 1  # one probe, then offline: no retries, no request per item
     assert f"the Hugging Face Hub at {server.url} is unreachable" in message
+    assert "JANUS_EVAL_OFFLINE=1 forbids downloading files" in message
     for expected in (
         "task 'mme': dataset lmms-lab/MME (config default, split test)",
         "task 'pope': dataset lmms-lab/POPE",
@@ -284,3 +285,33 @@ def test_url_and_local_items_are_fetched_or_checked(tmp_path: Path) -> None:
     assert not is_available(local)
     with pytest.raises(UserError, match="does not exist"):
         fetch_resource(local)
+
+
+def test_uncached_canonical_file_is_missing_only_when_its_server_does_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    import janus_eval.tasks.geneval as geneval
+
+    from janus_eval.api import RemoteFile
+    from janus_eval.engine.preflight import check_available
+    from janus_eval.errors import UserError
+
+    def command(url: str) -> Command:
+        monkeypatch.setattr(geneval, "METADATA_FILE", RemoteFile("evaluation_metadata.jsonl", url, "0" * 64))
+        task = geneval.GenEvalTask(geneval.GenEvalOptions(detector="tiny", clip_model="tiny"))  # no scorer weights
+        return Command(ModelSpec("janus-tiny"), [task], JanusHFAdapter, argv=["--model", "janus-tiny", "--tasks", "geneval"])
+
+    monkeypatch.delenv("JANUS_EVAL_OFFLINE", raising=False)
+    server = RefusingServer()
+    try:
+        with pytest.raises(UserError) as error:
+            check_available(command(f"{server.url}/prompts/evaluation_metadata.jsonl"))
+    finally:
+        server.close()
+    message = str(error.value)
+    assert message.startswith(f"1 thing this command needs is not available here ({server.url} is unreachable")
+    assert "evaluation_metadata.jsonl" in message and "--data-dir DIR with DIR/geneval/evaluation_metadata.jsonl" in message
+    assert server.connections == 1
+    fake = FakeHub().start()
+    try:  # the server answers: the run downloads the file as before
+        check_available(command(f"{fake.url}/prompts/evaluation_metadata.jsonl"))
+    finally:
+        fake.stop()

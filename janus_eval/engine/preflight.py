@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 PROBE_TIMEOUT_SECONDS = 3.0  # JANUS_EVAL_PROBE_TIMEOUT overrides it
 TRUE_VALUES = {"1", "ON", "YES", "TRUE"}
+HUB_KINDS = ("dataset", "model", "hub_file")  # what the Hugging Face libraries fetch
 
 
 @dataclass(frozen=True)
@@ -256,7 +257,7 @@ def check_available(command: Command) -> None:
     (one probe) or offline mode set, whatever is not cached; otherwise local paths that do not exist and canonical
     files whose server does not answer. Switches the process to offline mode when the Hub is unreachable."""
     resources = command_resources(command)
-    hub_items = [r for r in resources if r.kind in ("dataset", "model", "hub_file")]
+    hub_items = [r for r in resources if r.kind in HUB_KINDS]
     why = offline_requested()
     if why is None and hub_items:
         reason = probe(hub_endpoint())
@@ -271,8 +272,8 @@ def check_available(command: Command) -> None:
     missing = [r for r in missing if r.kind not in ("file", "url") or _host(r.id) in offline_files]
     if not missing:
         return
-    reasons = [why] if why is not None else []
-    reasons += [f"{host} is unreachable: {reason}" for host, reason in offline_files.items()]
+    reasons = [why] if why is not None and any(r.kind in HUB_KINDS for r in missing) else []
+    reasons += list(dict.fromkeys(offline_files.values()))
     raise UserError(missing_message(missing, "; ".join(reasons) or "local paths", command.argv))
 
 
@@ -284,12 +285,12 @@ def _host(url: str) -> str:
 def _unreachable_file_hosts(files: Sequence[Resource]) -> dict[str, str]:
     """Host -> why, for the servers of uncached canonical files that do not answer (one probe per host)."""
     if os.environ.get("JANUS_EVAL_OFFLINE") == "1":
-        return {_host(r.id): "JANUS_EVAL_OFFLINE=1" for r in files}
+        return {_host(r.id): "JANUS_EVAL_OFFLINE=1 forbids downloading files" for r in files}
     down = {}
     for host in dict.fromkeys(_host(r.id) for r in files):
         reason = probe(host)
         if reason is not None:
-            down[host] = reason
+            down[host] = f"{host} is unreachable: {reason}"
     return down
 
 
@@ -301,7 +302,7 @@ def prefetch(command: Command, report: Callable[[str], None] = print) -> list[tu
 
     Every item is tried; the ones that fail are listed in one UserError at the end."""
     resources = command_resources(command)
-    if any(r.kind in ("dataset", "model", "hub_file") for r in resources):
+    if any(r.kind in HUB_KINDS for r in resources):
         why = offline_requested()
         reason = probe(hub_endpoint()) if why is None else why
         if reason is not None:
