@@ -227,6 +227,9 @@ def _prefetch(argv: list[str]) -> int:
         prefetch_run(run_config(args, ["janus-eval", *argv]))
     except UserError as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("\njanus-eval: interrupted; what was fetched stays cached: rerun the same command to go on", file=sys.stderr)
+        return 130
     return 0
 
 
