@@ -241,9 +241,10 @@ def _joined_configs(resources: Sequence[Resource]) -> list[Resource]:
 
 def missing_message(missing: Sequence[Resource], why: str, argv: Sequence[str]) -> str:
     """One message: why the network is out, every missing item and how to provide it, and the prefetch command."""
-    count = f"{len(missing)} thing{'s' if len(missing) != 1 else ''}"
-    lines = [f"{count} this command needs {'is' if len(missing) == 1 else 'are'} not available here ({why}):"]
-    lines.extend(missing_line(resource) for resource in _joined_configs(missing))
+    items = _joined_configs(missing)
+    count = f"{len(items)} thing{'s' if len(items) != 1 else ''}"
+    lines = [f"{count} this command needs {'is' if len(items) == 1 else 'are'} not available here ({why}):"]
+    lines.extend(missing_line(resource) for resource in items)
     if any(resource.kind != "local" for resource in missing):
         lines.append(
             f"Or fetch everything at once on a connected machine with the same HF_HOME and JANUS_EVAL_CACHE: "
