@@ -260,6 +260,55 @@ class FileSource:
         return {"files": [{"name": f.name, "url": f.url, "sha256": f.sha256} for f in self.files]}
 
 
+# ----------------------------------------------------------------------------- resources
+
+
+ResourceKind = Literal["dataset", "model", "hub_file", "file", "url", "local"]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """Something a command needs from outside before it runs: listed by tasks and adapters without loading
+    anything, checked offline by the preflight and downloaded by `janus-eval prefetch`.
+
+    Kinds: "dataset" (a hub dataset loaded with `datasets`: `id`, `config`, `split`, `revision`), "model" (a hub
+    checkpoint snapshot; `files` = allow patterns, empty for all), "hub_file" (the first of `files` that the hub
+    repository `id` has), "file" (a canonical file at a URL with its sha256: `remote`), "url" (a file at the URL
+    `id` that a library caches at `files[0]`), "local" (a path the user gave, `id`).
+    `override` says how to provide it locally instead (e.g. "--model-path DIR").
+    """
+
+    kind: ResourceKind
+    id: str
+    purpose: str  # who needs it, e.g. "task 'mme'", "model janus-pro-7b", "GenEval detector"
+    revision: str | None = None
+    config: str | None = None
+    split: str | None = None
+    files: tuple[str, ...] = ()
+    remote: RemoteFile | None = None
+    override: str = ""
+    role: Literal["data", "weights"] = "weights"
+
+
+def data_resources(task_name: str, source: DataSource | FileSource) -> list[Resource]:
+    """What a task's data source needs: a hub dataset (and the configs it joins), or its canonical files."""
+    purpose = f"task {task_name!r}"
+    if isinstance(source, FileSource):
+        return [
+            Resource("file", f.url, purpose, remote=f, role="data", override=f"--data-dir DIR with DIR/{task_name}/{f.name}")
+            for f in source.files
+        ]
+    override = (
+        f"--data-dir DIR with the files in DIR/{task_name}/ "
+        f"(`hf download {source.hf_id} --repo-type dataset --local-dir DIR/{task_name}`)"
+    )
+    parts = [(source.config, source.split), *((join.config, join.split) for join in source.joins)]
+    return [
+        Resource("dataset", source.hf_id, purpose, source.revision, config, split, role="data", override=override)
+        for config, split in parts
+    ]
+
+
 class SampleError(Exception):
     """A problem with one sample's data (for instance an unreadable image): that sample fails, the run goes on."""
 
@@ -459,6 +508,12 @@ class Task(ABC):
         """Scorer backends that produced the scores (detector, CLIP, judge), their versions and weights."""
         return {}
 
+    def resources(self) -> list[Resource]:
+        """What the task needs from outside under its options (data, scorer weights), without loading any of it.
+
+        The data part is derived from `data_source()`; tasks with scorer models add their weights."""
+        return data_resources(self.name, self.data_source())
+
     @abstractmethod
     def protocol_card(self) -> dict[str, Any]:
         """What a reader needs to know how the number was produced (prompt, settings, rules)."""
@@ -500,6 +555,11 @@ class ModelAdapter(ABC):
         """Loads the weights (idempotent). The engine calls it only when something must be generated, so a
         rerun whose samples are all recorded, or a rescoring of recorded outputs, never pays for it; raises
         UserError for weights that cannot be had or read."""
+
+    @classmethod
+    def resources(cls, spec: ModelSpec) -> list[Resource]:
+        """The checkpoint(s) `spec` names, resolved without loading anything (cheap: no weights are read)."""
+        return []
 
     @property
     @abstractmethod

@@ -13,10 +13,13 @@ import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from janus_eval.errors import INTERRUPTED, ArgumentParser, UserError, exit_at_once
+from janus_eval.errors import INTERRUPTED, ArgumentParser, UserError, exit_at_once, interrupted, raise_interrupt
 from janus_eval.errors import report_error as _fail
+
+if TYPE_CHECKING:
+    from janus_eval.engine.runner import RunConfig
 
 EPILOG = """regression check of two runs (paired bootstrap CI; see `janus-eval compare -h`):
   janus-eval compare results/janus-pro-7b results/my-checkpoint --fail-on-regression
@@ -24,6 +27,8 @@ HTML report of a results folder (against the papers and a baseline; see `janus-e
   janus-eval report results/ --baseline results/janus-pro-7b -o report.html
 release gate: exit 0 ship, 1 regression or paper breach, 2 unusable input (see `janus-eval gate -h`):
   janus-eval gate results/my-checkpoint --baseline results/janus-pro-7b --tolerances tolerances.json
+download everything a run needs (data, checkpoint, scorer weights) for a later offline run:
+  janus-eval prefetch --model janus-pro-7b --tasks mme,pope,geneval
 GenEval summary of a results file of the official evaluator:
   janus-eval geneval-import results.jsonl [--output summary.json]
 
@@ -148,9 +153,10 @@ def _list_models() -> None:
             print(f"{'':<14} aliases: {', '.join(names)}")
 
 
-def _run(args: argparse.Namespace, argv: list[str]) -> int:
+def run_config(args: argparse.Namespace, argv: list[str]) -> RunConfig:
+    """The RunConfig of parsed run arguments (a run and `prefetch` share them); UserError on bad ones."""
     from janus_eval.api import ModelSpec
-    from janus_eval.engine.runner import RunConfig, evaluate
+    from janus_eval.engine.runner import RunConfig
 
     if not args.output_dir.strip():
         raise UserError("--output-dir is empty: name a folder (the default is results/)")
@@ -173,7 +179,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
     if len(set(tasks)) != len(tasks):
         raise UserError("a task is named twice in --tasks")
-    config = RunConfig(
+    return RunConfig(
         model=ModelSpec(
             name=args.model,
             model_path=args.model_path,
@@ -196,6 +202,12 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         show_progress=not args.no_progress,
         command=argv,
     )
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    from janus_eval.engine.runner import evaluate
+
+    config = run_config(args, argv)
     results = evaluate(config)
     if not results:  # a non-zero rank of a data-parallel run: rank 0 reports
         return 0
@@ -241,6 +253,28 @@ def _subcommand(name: str, argv: list[str]) -> int:
         return exc.exit_code
 
 
+def _prefetch(argv: list[str]) -> int:
+    """`janus-eval prefetch RUN-ARGUMENTS`: the run's parser; downloads what that run needs (see engine.prefetch)."""
+    from janus_eval.engine.prefetch import prefetch_run
+
+    parser = build_parser()
+    parser.prog = "janus-eval prefetch"
+    parser.description = "Download everything the same run command needs, so that it then runs offline."
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        prefetch_run(run_config(args, ["janus-eval", *argv]))
+    except UserError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("\njanus-eval: interrupted; what was fetched stays cached: rerun the same command to go on", file=sys.stderr)
+        return 130
+    return 0
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -249,9 +283,21 @@ def _no_deprecations(record: logging.LogRecord) -> bool:
     return "deprecated" not in record.getMessage()
 
 
+def _unraisable_hook(previous: Any) -> Any:
+    """Python reports a KeyboardInterrupt raised inside a finalizer as an ignored exception with a traceback; the
+    interrupt is remembered (`interrupted`) and handled, so that report is noise."""
+
+    def hook(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous(unraisable)
+
+    hook.keeps_interrupts_quiet = True  # type: ignore[attr-defined]
+    return hook
+
+
 def _import_libraries(verbose: bool) -> None:
     """Imports what a run needs (torch, the registered tasks and adapters) under `exit_at_once`, then hands
-    SIGINT back to Python (a KeyboardInterrupt, which the run turns into exit 130 with its records saved)."""
+    SIGINT to `raise_interrupt` (a KeyboardInterrupt, which the run turns into exit 130 with its records saved)."""
     if not verbose:  # deprecation chatter of the libraries is not the user's business on every run
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -269,7 +315,9 @@ def _import_libraries(verbose: bool) -> None:
         for handler in hf_logging.get_logger().handlers:
             if _no_deprecations not in handler.filters:
                 handler.addFilter(_no_deprecations)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if not getattr(sys.unraisablehook, "keeps_interrupts_quiet", False):
+        sys.unraisablehook = _unraisable_hook(sys.unraisablehook)
+    signal.signal(signal.SIGINT, raise_interrupt)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -278,10 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if interruptible:
         signal.signal(signal.SIGINT, exit_at_once)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] and argv[0] in SUBCOMMANDS:
+    if argv[:1] and argv[0] in (*SUBCOMMANDS, "prefetch"):
         if interruptible:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-        return _subcommand(argv[0], argv[1:])
+        return _prefetch(argv[1:]) if argv[0] == "prefetch" else _subcommand(argv[0], argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -306,7 +354,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _list_models()
             return 0
         try:
-            return _run(args, ["janus-eval", *argv])
+            code = _run(args, ["janus-eval", *argv])
+            if interrupted():  # a Ctrl-C that a library swallowed (one raised inside a finalizer is lost)
+                raise KeyboardInterrupt
+            return code
         finally:
             from janus_eval.engine.distributed import shutdown
 

@@ -44,3 +44,18 @@ def exit_at_once(signum: int, frame: object) -> None:
     sys.stderr.write(f"\n{INTERRUPTED}\n")
     sys.stderr.flush()
     os._exit(130)
+
+
+_interrupts: list[int] = []
+
+
+def raise_interrupt(signum: int, frame: object) -> None:
+    """SIGINT once the run has started: a KeyboardInterrupt, remembered too, because one raised inside a finalizer
+    (`__del__`) is swallowed by Python; the engine checks `interrupted()` between batches."""
+    _interrupts.append(signum)
+    raise KeyboardInterrupt
+
+
+def interrupted() -> bool:
+    """Whether SIGINT arrived since the run started (see `raise_interrupt`)."""
+    return bool(_interrupts)

@@ -31,6 +31,7 @@ from janus_eval.model_adapters.janus_loading import (
     CheckpointInfo,
     ModelSource,
     auto_dtype,
+    checkpoint_resources,
     describe_checkpoint,
     folder_fingerprint,
     load_model,
@@ -56,6 +57,7 @@ from janus_eval.api import (
     ModelAdapter,
     ModelSpec,
     RequestKind,
+    Resource,
     TextOutput,
     TextRequest,
 )
@@ -202,6 +204,11 @@ class JanusHFAdapter(ModelAdapter):
             image_batch_size=image_batch_size,
             seed=seed,
         )
+
+    @classmethod
+    def resources(cls, spec: ModelSpec) -> list[Resource]:
+        """The hub checkpoint (id, revision) or local folder of `spec`; nothing is built or loaded."""
+        return checkpoint_resources(spec)
 
     # ------------------------------------------------------------------ naming
 

@@ -6,6 +6,7 @@ Every problem a user can cause here ends in a UserError that says what to do.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,9 +29,11 @@ from janus_eval.model_adapters.janus_original_config import parse_original_confi
 from janus_eval.model_adapters.janus_original_processor import read_json
 from janus_eval.model_adapters.janus_tiny import BUILDER_VERSION, ensure_tiny_checkpoint
 
-from janus_eval.api import ModelSpec
+from janus_eval.api import ModelSpec, Resource
+from janus_eval.data.checkpoint_files import AGAIN, check_checkpoint_folder, check_json_file
 from janus_eval.data.hashing import cached_file_sha256, hash_files
-from janus_eval.errors import UserError
+from janus_eval.data.hub_snapshots import cached_checkpoint
+from janus_eval.errors import UserError, first_line
 
 if TYPE_CHECKING:
     from transformers import JanusForConditionalGeneration, JanusProcessor
@@ -81,6 +84,9 @@ KNOWN_ARGS = (
     "processor_from",
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+# one of these makes a tokenizer transformers can load without converting a slow one
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,28 @@ def resolve_source(spec: ModelSpec, args: Mapping[str, str]) -> ModelSource:
     return ModelSource(alias, model, is_local=False, revision=spec.revision)
 
 
+def checkpoint_resources(spec: ModelSpec) -> list[Resource]:
+    """The checkpoint `spec` names (hub id and revision, or the local folder), resolved without building or loading
+    anything; a spec that `resolve_source` would refuse lists nothing (that error comes when the adapter is built)."""
+    purpose = f"model {spec.name}"
+    model = spec.args.get("model")
+    if spec.model_path:
+        return [Resource("local", spec.model_path, purpose)]
+    if spec.name == TINY_ALIAS:
+        return []  # built locally from a fixed seed
+    if spec.name in HUB_IDS:
+        hub_id = HUB_IDS[spec.name]
+    elif spec.name == ADAPTER_NAME and model:
+        if os.path.isdir(os.path.expanduser(model)):
+            return [Resource("local", model, purpose)]
+        hub_id = model
+    else:
+        return []
+    override = f"--model-path DIR (a copy of the checkpoint folder: `hf download {hub_id} --local-dir DIR`)"
+    revision = spec.revision or PINNED_REVISIONS.get(spec.name)
+    return [Resource("model", hub_id, purpose, revision=revision, override=override)]
+
+
 def local_source(alias: str, path: str, revision: str | None) -> ModelSource:
     if revision:
         raise UserError(
@@ -208,6 +236,7 @@ def describe_checkpoint(source: ModelSource, spec: ModelSpec) -> CheckpointInfo:
     processor_from = spec.args.get("processor_from")
     if source.is_local:
         folder: Path | None = Path(source.location)
+        check_json_file(folder / "config.json")  # a cut-off file is named with the place where it breaks
         config, revision, commit = read_json(folder / "config.json"), None, None
     else:
         revision, commit = resolve_hub_revision(source.location, source.revision)
@@ -265,7 +294,17 @@ def load_model(
     attn_implementation: str | None,
     checkpoint: CheckpointInfo,
 ) -> tuple[JanusForConditionalGeneration, JanusProcessor]:
-    """Loads model and processor as `checkpoint` describes them, converting DeepSeek's original format in memory."""
+    """Loads model and processor as `checkpoint` describes them, converting DeepSeek's original format in memory.
+
+    A damaged checkpoint (cut-off JSON or safetensors, missing shards, wrong types in config.json, weights of other
+    shapes, no tokenizer) ends in a UserError naming the file, never in a library traceback.
+    """
+    folder = Path(source.location) if source.is_local else cached_checkpoint(source.location, checkpoint.commit or checkpoint.revision)
+    where = str(folder) if folder is not None else source.location
+    if folder is not None:
+        check_checkpoint_folder(folder)
+        if checkpoint.source_format != SOURCE_FORMAT:
+            check_tokenizer_files(folder)
     if checkpoint.source_format == SOURCE_FORMAT:
         folder = Path(source.location) if source.is_local else hub_original_folder(source.location, checkpoint.revision)
         model, processor, _ = load_original(
@@ -276,7 +315,9 @@ def load_model(
             processor_from=checkpoint.processor_from,
         )
     else:
-        model, processor = load_transformers_format(source, spec, dtype, device, attn_implementation, checkpoint.revision)
+        model, processor = load_transformers_format(
+            source, spec, dtype, device, attn_implementation, checkpoint.revision, where
+        )
     if not hasattr(processor, "image_token") or not hasattr(processor.tokenizer, "boi_token"):
         raise UserError(f"{source.location}: the processor is {type(processor).__name__}, expected a JanusProcessor")
 
@@ -296,6 +337,76 @@ def _default_normalization(alias: str) -> str:
     return "checkpoint" if default is None else str(default).lower()
 
 
+def load_weights(location: str, where: str, config: Any, kwargs: dict[str, Any]) -> JanusForConditionalGeneration:
+    """The model with its weights; weights of other shapes, or lacking tensors the config needs, are UserErrors.
+
+    transformers would re-initialise such tensors at random (missing ones silently): a model that only
+    looks loaded. Its own multi-screen report is kept quiet; the error says what did not fit.
+    """
+    from safetensors import SafetensorError
+    from transformers import JanusForConditionalGeneration
+
+    report_logger = logging.getLogger("transformers.modeling_utils")
+    # a filter, not a level: transformers 5 checks `logger.level >= WARNING` to log more (tensor-parallel notes)
+    report_logger.addFilter(_drop_load_report)
+    try:
+        model, info = JanusForConditionalGeneration.from_pretrained(
+            location, config=config, ignore_mismatched_sizes=True, output_loading_info=True, **kwargs
+        )
+    except SafetensorError as exc:
+        raise UserError(f"the weights of {where} are damaged ({first_line(exc)}); {AGAIN}") from None
+    except RuntimeError as exc:  # load_state_dict's own errors (e.g. a size mismatch it could not skip)
+        raise UserError(f"the weights of {where} do not fit its config.json: {first_line(exc)}") from None
+    finally:
+        report_logger.removeFilter(_drop_load_report)
+    problems = weight_problems(info)
+    if problems:
+        raise UserError(
+            f"the weights of {where} do not fit the model its config.json describes: {problems}. The weights "
+            "belong to another model or config.json was changed; use the checkpoint's own files"
+        )
+    return model
+
+
+def _drop_load_report(record: logging.LogRecord) -> bool:
+    return "LOAD REPORT" not in str(record.msg)
+
+
+def weight_problems(info: Mapping[str, Any], shown: int = 3) -> str:
+    """A one-line account of the tensors that did not load (other shapes, missing, unexpected), or "" when all did."""
+    parts = []
+    mismatched = sorted(info.get("mismatched_keys") or [])
+    if mismatched:
+        examples = "; ".join(
+            f"{key}: weights {tuple(found)}, config {tuple(wanted)}" for key, found, wanted in mismatched[:shown]
+        )
+        parts.append(f"{len(mismatched)} tensor(s) of another shape (e.g. {examples})")
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        parts.append(f"{len(missing)} tensor(s) missing from the weights (e.g. {', '.join(missing[:shown])})")
+    unexpected = sorted(info.get("unexpected_keys") or [])
+    if unexpected:
+        parts.append(f"{len(unexpected)} tensor(s) the model does not have (e.g. {', '.join(unexpected[:shown])})")
+    return "; ".join(parts)
+
+
+def config_problem(exc: Exception) -> str:
+    """The field and the reason of a config validation error, on one line."""
+    cause = exc.__cause__
+    text = str(cause) if cause is not None and str(cause) else str(exc)
+    return " ".join(line.strip() for line in text.strip().splitlines()) or type(exc).__name__
+
+
+def check_tokenizer_files(folder: Path) -> None:
+    """The tokenizer and image-processor files a Janus checkpoint needs; without them transformers fails deep
+    inside (for a tokenizer, after trying to convert a slow one)."""
+    for what, names in (("tokenizer", TOKENIZER_FILES), ("image processor", PROCESSOR_FILES)):
+        if not any((folder / name).is_file() for name in names):
+            raise UserError(f"{folder} has no {what} file (one of {', '.join(names)}); {AGAIN}")
+
+
+
+
 def load_transformers_format(
     source: ModelSource,
     spec: ModelSpec,
@@ -303,35 +414,45 @@ def load_transformers_format(
     device: torch.device,
     attn_implementation: str | None,
     revision: str | None,
+    where: str,
 ) -> tuple[JanusForConditionalGeneration, JanusProcessor]:
-    """A transformers-format checkpoint through from_pretrained; missing or unexpected weights are user errors."""
-    from transformers import AutoProcessor, JanusForConditionalGeneration
+    """A transformers-format checkpoint through from_pretrained. A config.json of wrong types, weights of other
+    shapes, missing or unexpected tensors, or an unreadable processor end in a UserError naming the file."""
+    from huggingface_hub.errors import StrictDataclassError
+    from transformers import AutoConfig, AutoProcessor
 
     common: dict[str, Any] = {"revision": revision, "trust_remote_code": spec.trust_remote_code}
     try:
+        try:
+            config = AutoConfig.from_pretrained(source.location, **common)
+        except (TypeError, ValueError, StrictDataclassError) as exc:  # strict config dataclasses (transformers 5)
+            raise UserError(
+                f"{where}/config.json does not describe a valid model: {config_problem(exc)}; fix the file or "
+                "download the checkpoint again"
+            ) from None
         model_kwargs: dict[str, Any] = {"dtype": dtype, **common}
         if attn_implementation:
             model_kwargs["attn_implementation"] = attn_implementation
         if device.type == "cuda" and importlib.util.find_spec("accelerate") is not None:
             model_kwargs["device_map"] = str(device)  # straight to the GPU, not via host memory
-        model, info = JanusForConditionalGeneration.from_pretrained(
-            source.location, output_loading_info=True, **model_kwargs
-        )
-        processor = AutoProcessor.from_pretrained(source.location, **common)
+        model = load_weights(source.location, where, config, model_kwargs)
+        try:
+            processor = AutoProcessor.from_pretrained(source.location, **common)
+        except (TypeError, ValueError) as exc:
+            raise UserError(
+                f"could not load the processor (tokenizer and image processor) of {where}: {first_line(exc)}; "
+                f"{AGAIN}"
+            ) from None
+    except UserError:
+        raise
     except OSError as exc:
         if source.is_local:
             raise UserError(
-                f"could not load the checkpoint in {source.location}: {type(exc).__name__}: {exc}"
+                f"could not load the checkpoint in {source.location}: {type(exc).__name__}: {first_line(exc)}"
             ) from None
         raise UserError(unreachable_message(source.location, source.revision, exc)) from None
     except ValueError as exc:
-        raise UserError(f"could not load {source.location}: {exc}") from None
-    # from_pretrained initialises missing weights at random and only warns: here that is an error.
-    for kind in ("missing_keys", "unexpected_keys"):
-        keys = sorted(info.get(kind) or ())
-        if keys:
-            what = "missing weight" if kind == "missing_keys" else "unexpected key"
-            raise UserError(f"{source.location}: {what} {keys[0]!r} ({len(keys)} in all): the weights do not match config.json")
+        raise UserError(f"could not load {source.location}: {first_line(exc)}") from None
     return model, processor
 
 

@@ -23,6 +23,7 @@ from janus_eval.api import (
     ImagesScore,
     Output,
     RemoteFile,
+    Resource,
     Sample,
     SampleError,
     SampleScore,
@@ -327,6 +328,17 @@ class GenEvalTask(Task):
     def resampling_stratum(self, sample: Sample) -> str:
         """Overall is a mean of the 6 task scores: keep every task in every bootstrap draw."""
         return str(sample.meta["tag"])
+
+    def resources(self) -> list[Resource]:
+        """The prompt file, then the detector and CLIP weights of the chosen scorers (none for the tiny ones)."""
+        from janus_eval.scorers.color_classifier import clip_resources
+        from janus_eval.scorers.detector import detector_resources
+
+        return [
+            *super().resources(),
+            *detector_resources(self.detector_name, self.options.detector_weights),
+            *clip_resources(self.clip_model, self.clip_weights),
+        ]
 
     def scorer_info(self) -> dict[str, Any]:
         detector, classifier = self.scorers()

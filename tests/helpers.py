@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -39,3 +42,20 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@contextmanager
+def hub_cache_copy(repo_id: str, commit: str, folder: Path) -> Iterator[Path]:
+    """`folder` as the cached snapshot of model `repo_id` at `commit` (refs/main) in the HF cache; yields the
+    snapshot folder and removes the repository afterwards (in case HF_HOME points at a real cache)."""
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    repo = Path(HF_HUB_CACHE) / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    shutil.copytree(folder, snapshot, dirs_exist_ok=True)
+    try:
+        yield snapshot
+    finally:
+        shutil.rmtree(repo)

@@ -20,7 +20,7 @@ def _error(args: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("janus-eval: error:")]
     assert len(lines) == 1, err
-    return lines[0]
+    return err[err.index(lines[0]) :]  # the message, with the lines of a list of missing items
 
 
 def test_unknown_model_lists_valid_models(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -65,13 +65,13 @@ def test_bad_run_option(extra: list[str], expected: str, capsys: pytest.CaptureF
 
 def test_dataset_unreachable_offline_says_how_to_provide_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     message = _error(["--model", "janus-tiny", "--tasks", "mme", *FAST], capsys, tmp_path)
-    assert "cannot load dataset 'lmms-lab/MME'" in message
-    assert "--data-dir" in message and "HF_HOME" in message
+    assert "dataset lmms-lab/MME (config default, split test) is not in the datasets cache" in message
+    assert "--data-dir" in message and "HF_HOME" in message and "janus-eval prefetch --model janus-tiny" in message
 
 
 def test_data_is_checked_before_the_model_is_loaded(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     message = _error(["--model", "janus-pro-7b", "--tasks", "mme", *FAST], capsys, tmp_path)
-    assert "cannot load dataset 'lmms-lab/MME'" in message
+    assert "dataset lmms-lab/MME" in message and "deepseek-community/Janus-Pro-7B" in message  # both, in one message
 
 
 def test_model_unreachable_offline_names_id_and_remedy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_model_unreachable_offline_names_id_and_remedy(capsys: pytest.CaptureFix
 def test_local_data_folder_missing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     message = _error(["--model", "janus-tiny", "--tasks", "mme", "--data-dir", str(tmp_path / "data"), *FAST], capsys, tmp_path)
-    assert "no local data for task 'mme'" in message and "parquet" in message
+    assert f"{tmp_path / 'data' / 'mme'} does not exist" in message and "parquet" in message
 
 
 def test_local_data_with_missing_columns(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from PIL import Image
 from janus_eval.api import ChatMessage, ImageRequest, ModelSpec, TextRequest
 from janus_eval.errors import UserError
 from janus_eval.registry import MODELS
+from tests.helpers import hub_cache_copy
 
 IMG = Image.new("RGB", (40, 24), (200, 30, 30))
 IMG2 = Image.new("RGB", (20, 30), (20, 180, 60))
@@ -139,21 +140,12 @@ def test_local_path_label_and_published_as(tmp_path: Path) -> None:
 
 
 def test_hub_id_loads_from_local_cache_offline() -> None:
-    from huggingface_hub.constants import HF_HUB_CACHE
-
     commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = Path(HF_HUB_CACHE) / "models--janus-eval-test--tiny-cached"
-    (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
-    snapshot = repo / "snapshots" / commit
-    shutil.copytree(ensure_tiny_checkpoint(), snapshot, dirs_exist_ok=True)
-    try:
+    with hub_cache_copy("janus-eval-test/tiny-cached", commit, ensure_tiny_checkpoint()):
         cached = JanusHFAdapter.from_spec(ModelSpec("janus_hf", args={"model": "janus-eval-test/tiny-cached"}))
         identity = cached.identity()
         assert identity["model"] == "janus-eval-test/tiny-cached" and identity["commit"] == commit
         assert "fingerprint" not in identity and cached.label == "tiny-cached"
-    finally:
-        shutil.rmtree(repo)  # in case HF_HOME points at a real cache
 
 
 # ----------------------------------------------------------------------------- text generation

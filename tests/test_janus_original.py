@@ -348,7 +348,7 @@ def test_a_transformers_checkpoint_with_missing_weights_is_a_user_error(native: 
     save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(UserError) as error:  # the weights are read when the model loads
         JanusHFAdapter.from_spec(ModelSpec("janus_hf", model_path=str(folder))).load()
-    assert "missing weight 'model.generation_head.proj_out.weight'" in str(error.value)
+    assert "1 tensor(s) missing from the weights (e.g. model.generation_head.proj_out.weight)" in str(error.value)
 
 
 # ----------------------------------------------------------------------------- the command line

@@ -35,6 +35,12 @@ def _verify(path: Path, file: RemoteFile, where: str) -> None:
         )
 
 
+def is_cached(file: RemoteFile, cache_dir: Path | None = None) -> bool:
+    """Whether the verified copy of `file` is in the cache (no network)."""
+    target = cached_path(file, cache_dir)
+    return target.is_file() and file_sha256(target) == file.sha256
+
+
 def fetch(file: RemoteFile, *, local_dir: Path | None = None, cache_dir: Path | None = None) -> Path:
     """A verified local copy of `file`: from `local_dir` if given, else the cache, else a download."""
     if local_dir is not None:
@@ -44,7 +50,7 @@ def fetch(file: RemoteFile, *, local_dir: Path | None = None, cache_dir: Path | 
         _verify(path, file, str(path))
         return path
     target = cached_path(file, cache_dir)
-    if target.is_file() and file_sha256(target) == file.sha256:
+    if is_cached(file, cache_dir):
         return target
     remedy = (
         f"on an offline machine, download it elsewhere and either place it at {target} or put it in "

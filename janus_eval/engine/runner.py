@@ -34,8 +34,9 @@ from janus_eval.engine.failures import (
 from janus_eval.engine.image_folder import claim_images_dir, recorded_output, save_output
 from janus_eval.engine.locks import task_locks
 from janus_eval.engine.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
+from janus_eval.engine.preflight import Command, check_available
 from janus_eval.engine.record_store import RecordStore
-from janus_eval.errors import UserError
+from janus_eval.errors import UserError, interrupted
 from janus_eval.registry import MODELS, TASKS
 from janus_eval.reports.leaderboard import write_leaderboard
 from janus_eval.reports.published import compare_with_paper
@@ -133,6 +134,11 @@ def evaluate(config: RunConfig, adapter: ModelAdapter | None = None) -> list[Tas
                 f"model {config.model.name!r} ({adapter_cls.name}) cannot run task {task.name!r}: it needs "
                 f"{task.request_kind} generation, the adapter supports {', '.join(sorted(adapter_cls.supports))}"
             )
+    # everything the command needs from outside, at once: one probe of the Hub; offline, one message for all
+    check_available(
+        Command(config.model, tasks, adapter_cls if adapter is None else ModelAdapter, config.data_mode,
+                config.data_dir, config.command[1:])
+    )  # fmt: skip
     # data first: a missing dataset should not wait behind the model's files
     data = {task.name: load_task_data(task, config.data_mode, config.data_dir) for task in tasks}
     if adapter is None:
@@ -454,6 +460,8 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
             # longest first: a batch that does not fit in memory fails at the start, not after hours
             built.sort(key=lambda pair: pair[1].length_hint, reverse=True)
             for batch in limit.take(built):
+                if interrupted():  # a Ctrl-C swallowed inside a library's finalizer still stops the run here
+                    raise KeyboardInterrupt
                 for part, result in run_halving(batch, lambda items: _timed_generate(adapter, items), limit, "generation"):
                     if isinstance(result, ErrorInfo):
                         (sample, request), = part

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageColor, ImageOps
 
+from janus_eval.api import Resource
 from janus_eval.data.hashing import cached_file_sha256
 from janus_eval.errors import UserError, first_line
 from janus_eval.rules.detections import Detection
@@ -86,6 +87,37 @@ def build_color_classifier(
         raise UserError("The 'tiny' CLIP builds its own random weights; do not pass CLIP weights.")
     size = CROP_BATCH_SIZE if batch_size is None else batch_size
     return ColorClassifier(arch, pretrained, device, bgcolor=bgcolor, crop=crop, batch_size=size)
+
+
+def clip_resources(arch: str, pretrained: str | None) -> list[Resource]:
+    """The weights `build_color_classifier(arch, pretrained)` would fetch (open_clip's hub file), without loading."""
+    purpose = f"GenEval colour classifier (open_clip {arch}, {pretrained} weights)"
+    if arch == "tiny" or pretrained is None:
+        return []
+    if Path(pretrained).expanduser().is_file() or "/" in pretrained or Path(pretrained).suffix:
+        return [Resource("local", pretrained, purpose)]
+    try:
+        import open_clip
+        from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+    except ImportError:
+        return []  # building the classifier says what is missing
+    config = open_clip.get_pretrained_cfg(arch, pretrained) or {}
+    repo, filename = _split_hub_path(str(config.get("hf_hub", "")))
+    if not repo:
+        return []  # a URL-only tag: open_clip keeps its own download cache (not checked here)
+    names = [filename] if filename else [HF_WEIGHTS_NAME]
+    # open_clip tries a safetensors twin of each pickled file first
+    safe = [HF_SAFE_WEIGHTS_NAME if name == HF_WEIGHTS_NAME else str(Path(name).with_suffix(".safetensors")) for name in names]
+    override = "--task-option geneval.clip_weights=FILE (a local checkpoint file)"
+    return [Resource("hub_file", repo, purpose, files=(*safe, *names), override=override)]
+
+
+def _split_hub_path(hf_hub: str) -> tuple[str, str]:
+    """open_clip's `org/name/filename` (or `org/name/` for its default file name) -> (repo id, file name)."""
+    parts = hf_hub.strip("/").split("/") if hf_hub else []
+    if len(parts) < 2:
+        return "", ""
+    return "/".join(parts[:2]), "/".join(parts[2:])
 
 
 class ColorClassifier:

@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from janus_eval.api import Resource
 from janus_eval.data.cache import quiet_hf_progress
 from janus_eval.data.hashing import cached_file_sha256
+from janus_eval.data.hub_snapshots import fetch_checkpoint
 from janus_eval.errors import UserError, first_line
 from janus_eval.rules.detections import Detection, Detections
 from janus_eval.rules.geneval import GENEVAL_CLASSES
 from janus_eval.scorers.detector_base import Detector, check_labels, prepare_image
 from janus_eval.scorers.device import check_device
-from janus_eval.scorers.mmdet_detector import MmdetDetector
+from janus_eval.scorers.mmdet_detector import MMDET_CHECKPOINT_URL, MmdetDetector
 from janus_eval.scorers.tiny_scorers import TINY_DETECTOR_VERSION, ensure_tiny_detector
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ PAD_DIVISOR = 32  # mmdet test pipeline: Pad(size_divisor=32)
 MAX_PER_IMAGE = 100  # mmdet test_cfg.max_per_image
 DETECTOR_NAMES = ("mask2former", "mmdet", "tiny")
 DETECTOR_BATCH_SIZE = 8  # images per forward pass when the task does not say
+HF_WEIGHT_PATTERNS = ("*.json", "*.safetensors", "*.bin")  # config, image processor, weights
 
 
 def build_detector(
@@ -70,6 +73,31 @@ def build_detector(
             label=f"janus-eval tiny Mask2Former v{TINY_DETECTOR_VERSION}",
         )
     raise UserError(f"Unknown detector '{name}'; choose one of: {', '.join(DETECTOR_NAMES)}.")
+
+
+def detector_resources(name: str, weights: str | None = None) -> list[Resource]:
+    """The weights `build_detector(name, weights)` would fetch, listed without loading anything."""
+    purpose = f"GenEval detector ({name})"
+    if name == "tiny":
+        return []  # built locally
+    if name == "mmdet":
+        if weights is not None and not weights.startswith(("http://", "https://")):
+            return [Resource("local", weights, purpose)]
+        url = weights or MMDET_CHECKPOINT_URL
+        # mmcv's load_from_http keeps it in torch.hub's checkpoint folder
+        target = Path(_torch_hub_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+        return [Resource("url", url, purpose, files=(str(target),), override="--task-option geneval.detector_weights=PATH")]
+    repo = weights or DEFAULT_HF_WEIGHTS
+    if Path(repo).expanduser().exists() or repo.startswith((".", "/", "~")) or repo.count("/") > 1:
+        return [Resource("local", repo, purpose)]
+    override = "--task-option geneval.detector_weights=DIR (a local copy of the checkpoint folder)"
+    return [Resource("model", repo, purpose, files=HF_WEIGHT_PATTERNS, override=override)]
+
+
+def _torch_hub_dir() -> str:
+    import torch
+
+    return torch.hub.get_dir()
 
 
 # ----------------------------------------------------------------------------- labels
@@ -306,11 +334,7 @@ def _resolve_hf_weights(weights: str, revision: str | None) -> tuple[Path, dict[
             f"Detector weights '{weights}' is not a checkpoint folder (config.json, model.safetensors, ...)."
         )
     try:
-        from huggingface_hub import snapshot_download
-
-        folder = Path(snapshot_download(weights, revision=revision, allow_patterns=["*.json", "*.safetensors"]))
-        if not any(folder.glob("*.safetensors")):
-            folder = Path(snapshot_download(weights, revision=revision, allow_patterns=["*.json", "*.bin"]))
+        folder = fetch_checkpoint(weights, revision, allow=HF_WEIGHT_PATTERNS)
     except Exception as error:  # hub errors come in many classes (offline, 404, auth, network)
         raise UserError(
             f"Cannot get the detector weights '{weights}' ({type(error).__name__}: {first_line(error)}). "
