@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from janus_eval.api import Metric, Sample, Task
+from janus_eval.data.sidecars import read_sidecars
 from janus_eval.errors import ArgumentParser, UserError
 from janus_eval.registry import TASKS
 from janus_eval.reports.results import TaskResult, read_result
@@ -64,7 +65,9 @@ def _load(model_dir: Path, task: str) -> tuple[TaskResult, dict[str, SampleRecor
         raise UserError(
             f"{samples_path} holds {len(in_result)} records of the run in {path}, which counts {result.counts.total}"
         )
-    return result, {record.id: record for record in in_result}
+    # scores that keep arrays in sidecar files (FID features) get them read back
+    resolved = (r.model_copy(update={"score": read_sidecars(r.score, model_dir, f"sample {r.id}")}) for r in in_result)
+    return result, {record.id: record for record in resolved}
 
 
 def _headline(task: Task, samples: Sequence[Sample], records: dict[str, SampleRecord]) -> float | None:
@@ -104,7 +107,8 @@ def compare_task(
                 raise UserError(f"{task_name}: {message} (pass --allow-protocol-mismatch to compare anyway)")
             warnings.append(message)
     task_cls = TASKS.get(task_name)
-    task = task_cls(task_cls.Options.model_validate(base_result.options))
+    # demo runs resolve their "auto" scorers and references as the run did (FID's demo reference set)
+    task = task_cls(task_cls.Options.model_validate(base_result.options), demo=base_result.data.get("origin") == "demo")
 
     paired_ids = sorted(set(base_records) & set(cand_records), key=lambda i: base_records[i].row)
     if len(paired_ids) < max(len(base_records), len(cand_records)):
