@@ -237,11 +237,15 @@ class DataSource:
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A benchmark file at its canonical URL, verified by its sha256 after download."""
+    """A benchmark file at its canonical URL, verified by its sha256 after download.
+
+    `sha256=None` marks a file whose checksum no primary source publishes (MJHQ-30K's metadata): it is
+    used unverified, and the sha256 of the copy read goes into the data fingerprint instead.
+    """
 
     name: str
     url: str
-    sha256: str
+    sha256: str | None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ option scores the saved images again without generating them again.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -36,6 +35,7 @@ from janus_eval.errors import UserError
 from janus_eval.registry import register_task
 from janus_eval.rules.geneval import TASK_TAGS, GenEvalRules, decide, objects_needing_color, select_objects
 from janus_eval.rules.geneval_summary import GenEvalMetric, prompt_key
+from janus_eval.scorers.device import scorer_device
 
 GENEVAL_COMMIT = "af4902f24d3ca90ebbb446dd9891a59e0f82725f"
 METADATA_FILE = RemoteFile(
@@ -105,19 +105,6 @@ def parse_metadata_lines(text: str, where: str) -> list[dict[str, Any]]:
             raise UserError(f"{where}:{number}: unknown tag {metadata['tag']!r} (GenEval's: {', '.join(TASK_TAGS)})")
         rows.append(metadata)
     return rows
-
-
-def _scorer_device(option: str) -> str:
-    """The scorers' device: the local GPU of this process under `auto`, else the option (checked to exist)."""
-    if option != "auto":
-        from janus_eval.scorers.device import check_device
-
-        return check_device(option)
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return "cpu"
 
 
 @register_task
@@ -261,7 +248,7 @@ class GenEvalTask(Task):
                     "on the built-in demo rows geneval.detector=auto uses the tiny random detector; set "
                     "--task-option geneval.detector=mask2former (or mmdet) to use geneval.detector_weights"
                 )
-            device = _scorer_device(self.options.scorer_device)
+            device = scorer_device(self.options.scorer_device)
             batch = self.options.scorer_batch_size
             self._detector = build_detector(self.detector_name, self.options.detector_weights, device, batch_size=batch)
             self._classifier = build_color_classifier(

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from janus_eval.tasks.frechet_task import FeatureScore
 from janus_eval.tasks.mmbench import MmbenchOptions, MmbenchTask
 from janus_eval.tasks.mme import MmeTask
 
@@ -37,6 +38,10 @@ def _scored(task: Task) -> list[tuple[Sample, dict[str, Any]]]:
     if task.request_kind == "text":
         outputs = [TextOutput(str(s.target) if n % 3 != 1 else "zzz") for n, s in enumerate(samples)]
         scores = task.score_batch(samples, outputs)
+    elif issubclass(task.Score, FeatureScore):  # FID: feature vectors of the reference's dimension
+        dim = task.reference().statistics.overall().dim
+        rng = np.random.default_rng(0)
+        scores = [{"features": rng.normal(size=dim)} for _ in samples]
     else:
         assert issubclass(task.Score, ImagesScore), f"{task.name}: build scores of its declared type here"
         scores = [

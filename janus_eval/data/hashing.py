@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from janus_eval.data.file_writes import write_atomically
 from janus_eval.errors import UserError
@@ -77,6 +77,37 @@ def cached_file_sha256(path: Path) -> str:
         entries[str(path)] = {**version, "sha256": digest}
         _write_hash_cache(cache_file, entries)
     return digest
+
+
+def files_fingerprint(files: Sequence[Path], root: Path) -> str:
+    """sha256 over the names (relative to `root`) and content digests of `files`, order-independent.
+
+    For reference image folders (COCO val2014: 40,504 files, 6 GB): the content digests are remembered in
+    `cache_root()/fingerprints/<root digest>.json` per file version (size, mtime_ns, ctime_ns), so only new or
+    changed files are read again; the memo is best effort, like `cached_file_sha256`'s.
+    """
+    from janus_eval.data.cache import cache_root
+
+    root = Path(root)
+    memo_file = cache_root() / "fingerprints" / f"{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:24]}.json"
+    memo = _read_hash_cache(memo_file)
+    fresh: dict[str, Any] = {}
+    digest = hashlib.sha256()
+    for path in sorted(Path(f) for f in files):  # files may be symlinks out of `root`: names stay relative
+        name = path.relative_to(root).as_posix()
+        version = _file_version(path)
+        entry = memo.get(name)
+        if isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and all(
+            entry.get(key) == value for key, value in version.items()
+        ):
+            content = entry["sha256"]
+        else:
+            content = file_sha256(path)
+        fresh[name] = {**version, "sha256": content}
+        digest.update(name.encode() + b"\x00" + content.encode() + b"\x00")
+    if fresh != memo:
+        _write_hash_cache(memo_file, fresh)
+    return digest.hexdigest()
 
 
 def _file_version(path: Path) -> dict[str, int]:

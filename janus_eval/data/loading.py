@@ -12,7 +12,7 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 from janus_eval.api import DataSource, FileSource, Join, Task
 from janus_eval.data.cache import cache_root
 from janus_eval.data.file_writes import CACHE_REMEDY, disk_full_error, is_disk_full, writing
-from janus_eval.data.hashing import hash_files, hash_json
+from janus_eval.data.hashing import file_sha256, hash_files, hash_json
 from janus_eval.data.remote_files import fetch
 from janus_eval.errors import UserError, first_line
 
@@ -101,7 +101,8 @@ def _load_files(task: Task, source: FileSource, data_dir: Path | None) -> Loaded
     where = f"the files in {local_dir}" if local_dir is not None else f"the files of task {task.name!r}"
     _check_columns(task.name, source, list(rows[0].keys()) if rows else [], where)
     location = str(local_dir) if local_dir is not None else ", ".join(file.url for file in source.files)
-    fingerprint = hash_json({file.name: file.sha256 for file in source.files})
+    # an unpinned file (no published sha256) is fingerprinted by the content of the copy read
+    fingerprint = hash_json({f.name: f.sha256 or file_sha256(paths[f.name]) for f in source.files})
     return LoadedData(rows, "local" if local_dir is not None else "url", location, fingerprint)
 
 

@@ -6,10 +6,12 @@ where to put it).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from janus_eval.api import RemoteFile
@@ -22,11 +24,14 @@ DOWNLOAD_TIMEOUT_SECONDS = 60
 
 
 def cached_path(file: RemoteFile, cache_dir: Path | None = None) -> Path:
-    """Where the verified copy of `file` lives in the cache (keyed by its checksum)."""
-    return (cache_dir if cache_dir is not None else cache_root() / "data") / file.sha256[:16] / file.name
+    """Where the verified copy of `file` lives in the cache (keyed by its checksum; an unpinned file by its URL)."""
+    folder = file.sha256[:16] if file.sha256 is not None else f"unpinned-{hashlib.sha256(file.url.encode()).hexdigest()[:16]}"
+    return (cache_dir if cache_dir is not None else cache_root() / "data") / folder / file.name
 
 
 def _verify(path: Path, file: RemoteFile, where: str) -> None:
+    if file.sha256 is None:  # no published checksum: the copy's own sha256 is recorded as its fingerprint
+        return
     actual = file_sha256(path)
     if actual != file.sha256:
         raise UserError(
@@ -38,7 +43,7 @@ def _verify(path: Path, file: RemoteFile, where: str) -> None:
 def is_cached(file: RemoteFile, cache_dir: Path | None = None) -> bool:
     """Whether the verified copy of `file` is in the cache (no network)."""
     target = cached_path(file, cache_dir)
-    return target.is_file() and file_sha256(target) == file.sha256
+    return target.is_file() and (file.sha256 is None or file_sha256(target) == file.sha256)
 
 
 def fetch(file: RemoteFile, *, local_dir: Path | None = None, cache_dir: Path | None = None) -> Path:
@@ -56,21 +61,33 @@ def fetch(file: RemoteFile, *, local_dir: Path | None = None, cache_dir: Path | 
         f"on an offline machine, download it elsewhere and either place it at {target} or put it in "
         f"DIR/<task>/{file.name} and pass --data-dir DIR"
     )
+    return download(file.url, target, remedy, verify=lambda staged: _verify(staged, file, f"the download of {file.url}"))
+
+
+def download(url: str, target: Path, remedy: str, verify: Callable[[Path], None] | None = None) -> Path:
+    """Downloads `url` to `target` through a staging file renamed into place (after `verify` passes).
+
+    Raises:
+        UserError: `JANUS_EVAL_OFFLINE=1` forbids downloading, or the download fails; the message ends
+            with `remedy` (where to put a copy made elsewhere).
+    """
     if os.environ.get("JANUS_EVAL_OFFLINE") == "1":
-        raise UserError(f"{file.name} is not cached and JANUS_EVAL_OFFLINE=1 forbids downloading {file.url}; {remedy}")
+        raise UserError(f"{target.name} is not cached and JANUS_EVAL_OFFLINE=1 forbids downloading {url}; {remedy}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{file.name}.", suffix=".part")
+    handle, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(file.url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
-        _verify(Path(staging), file, f"the download of {file.url}")
+        if verify is not None:
+            verify(Path(staging))
+        os.chmod(staging, 0o644)  # mkstemp's 0o600 would hide a shared cache from other users
         os.replace(staging, target)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         if is_disk_full(exc):
-            raise disk_full_error(f"the download of {file.name}", target.parent, exc, CACHE_REMEDY) from None
+            raise disk_full_error(f"the download of {target.name}", target.parent, exc, CACHE_REMEDY) from None
         reason = getattr(exc, "reason", exc)
-        raise UserError(f"cannot download {file.url}: {reason}; {remedy}") from None
+        raise UserError(f"cannot download {url}: {reason}; {remedy}") from None
     finally:
         if os.path.exists(staging):
             os.remove(staging)

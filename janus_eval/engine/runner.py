@@ -22,6 +22,7 @@ from janus_eval.api import ModelAdapter, ModelSpec, Output, Request, Sample, Sam
 from janus_eval.data.file_writes import writing
 from janus_eval.data.hashing import hash_json
 from janus_eval.data.loading import DataMode, LoadedData, load_task_data
+from janus_eval.data.sidecars import sidecars_intact, write_sidecars
 from janus_eval.engine.config_hash import config_hash, generation_hash
 from janus_eval.engine.distributed import DistContext, init_from_env
 from janus_eval.engine.failures import (
@@ -306,7 +307,9 @@ def plan_task(task: Task, adapter: ModelAdapter, config: RunConfig, context: Dis
             claim_images_dir(images_dir, hash_json({"generation": generation_digest, "options": task.image_generation_key()}))
     context.barrier()
     records = store.read()
-    todo = [s for s in samples if s.id not in records or records[s.id].failed]
+    todo = [
+        s for s in samples if s.id not in records or records[s.id].failed or not _sidecars_ok(records[s.id], model_dir)
+    ]
     resumed = len(samples) - len(todo)
     if resumed and context.is_main:
         log.info("%s: %d of %d samples already recorded, resuming", task.name, resumed, len(samples))
@@ -323,6 +326,12 @@ def plan_task(task: Task, adapter: ModelAdapter, config: RunConfig, context: Dis
         samples_path=samples_path,
         images_dir=images_dir,
     )
+
+
+def _sidecars_ok(record: SampleRecord, model_dir: Path) -> bool:
+    """A record whose score's sidecar arrays (FID features) were lost or changed is done again (rescored
+    from its saved image when that is intact)."""
+    return sidecars_intact(record.score, model_dir)
 
 
 class RecordedOutputs:
@@ -368,6 +377,8 @@ class SampleWriter:
             saved, digests = save_output(output, sample, plan.images_dir, plan.task)
         else:
             saved, digests = None, None
+        # score arrays (FID features) go to binary files beside the sample's images, referenced by sha256
+        score = write_sidecars(score, plan.images_dir / f"{sample.index:05d}", plan.digest[:12], plan.model_dir)
         plan.store.append(
             SampleRecord(
                 config_hash=plan.digest,
@@ -504,7 +515,7 @@ def assemble_result(
     accelerator_peaks = [peak for _, peak, _ in gathered if peak is not None]
     lowered = [stats.effective_batch_size for stats, _, _ in gathered if stats.effective_batch_size is not None]
 
-    metrics = metric_over(task, samples, records).compute()
+    metrics = metric_over(task, samples, records, plan.model_dir).compute()
     failed = sum(records[s.id].failed for s in samples)
     headline_value = metrics.get(task.headline)
     published, notes = compare_with_paper(task, adapter.reference_key, headline_value, config.limit, failed)

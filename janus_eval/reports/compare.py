@@ -20,6 +20,7 @@ import numpy as np
 
 from janus_eval.api import Sample, Task
 from janus_eval.data.file_writes import OUTPUT_FILE_REMEDY, write_atomically
+from janus_eval.data.sidecars import read_sidecars
 from janus_eval.errors import ArgumentParser, UserError
 from janus_eval.registry import TASKS
 from janus_eval.reports.results import TaskResult, read_result
@@ -67,7 +68,9 @@ def load_run(model_dir: Path, task: str) -> tuple[TaskResult, dict[str, SampleRe
         raise UserError(
             f"{samples_path} holds {len(in_result)} records of the run in {path}, which counts {result.counts.total}"
         )
-    return result, {record.id: record for record in in_result}
+    # scores that keep arrays in sidecar files (FID features) get them read back
+    resolved = (r.model_copy(update={"score": read_sidecars(r.score, model_dir, f"sample {r.id}")}) for r in in_result)
+    return result, {record.id: record for record in resolved}
 
 
 def _task_protocol(card: dict[str, Any]) -> dict[str, Any]:
@@ -214,7 +217,8 @@ def compare_task(
         changed = sorted(k for k in {*base_settings, *cand_settings} if base_settings.get(k) != cand_settings.get(k))
         warnings.append(f"the models were run with other settings ({', '.join(changed)}): part of what is compared")
     task_cls = TASKS.get(task_name)
-    task = task_cls(task_cls.Options.model_validate(base_result.options))
+    # demo runs resolve their "auto" scorers and references as the run did (FID's demo reference set)
+    task = task_cls(task_cls.Options.model_validate(base_result.options), demo=base_result.data.get("origin") == "demo")
 
     paired_ids = sorted(set(base_records) & set(cand_records), key=lambda i: base_records[i].row)
     if len(paired_ids) < max(len(base_records), len(cand_records)):

@@ -45,7 +45,9 @@ def compare_with_paper(
         return None, notes
     reference = task.published_numbers()
     if reference_key not in reference and reference_key in task.published:
-        changed = ", ".join(f"{k}={v}" for k, v in changed_options(task).items()) or "demo rows"
+        changed = ", ".join(f"{k}={v}" for k, v in changed_options(task).items()) or (
+            "demo rows" if task.demo else "the published settings differ; see the protocol card"
+        )
         notes.append(
             f"the published {task.headline} of {reference_key} ({task.published[reference_key]:g}) does not apply "
             f"under these options ({changed}): they measure something else"

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Iterator, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from janus_eval.api import Metric, Sample, Task
+from janus_eval.data.sidecars import read_sidecars
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +89,20 @@ class SampleRecord(BaseModel):
         return not self.failed or (self.error is not None and self.error.stage == "scoring")
 
 
-def metric_over(task: Task, samples: Iterable[Sample], records: Mapping[str, SampleRecord]) -> Metric:
-    """The task's metric accumulated over the recorded scores of `samples` (the one place scores become metrics)."""
+def metric_over(
+    task: Task, samples: Iterable[Sample], records: Mapping[str, SampleRecord], base_dir: Path | None = None
+) -> Metric:
+    """The task's metric accumulated over the recorded scores of `samples` (the one place scores become metrics).
+
+    With `base_dir` (the model folder the records' paths are relative to), scores that reference sidecar
+    arrays (FID features) get them read back, one sample at a time.
+    """
     metric = task.new_metric()
     for sample in samples:
-        metric.update(sample, records[sample.id].score)
+        score = records[sample.id].score
+        if base_dir is not None:
+            score = read_sidecars(score, base_dir, what=f"sample {sample.id}")
+        metric.update(sample, score)
     return metric
 
 

@@ -1,7 +1,8 @@
-"""Tiny random GenEval scorer models for tests and the demo, built offline and deterministically, cached.
+"""Tiny random scorer models for tests and the demo, built offline and deterministically, cached.
 
-A Mask2Former in the transformers format (the detector's "tiny" backend) and an open_clip CLIP (the
-colour classifier's "tiny" arch). Each lives in a cache folder named after its builder version; a change
+A Mask2Former in the transformers format (GenEval's detector "tiny" backend), an open_clip CLIP (the
+colour classifier's "tiny" arch) and a TorchScript feature network in the format of clean-fid's Inception
+(the FID tasks' "tiny" extractor). Each lives in a cache folder named after its builder version; a change
 to a builder that changes its files must bump that version.
 """
 
@@ -120,3 +121,33 @@ def register_tiny_clip(cache_dir: Path | None = None) -> tuple[str, str]:
     folder = ensure_tiny_clip(cache_dir)
     open_clip.add_model_config(folder / f"{TINY_CLIP_NAME}.json")
     return TINY_CLIP_NAME, str(folder / TINY_CLIP_WEIGHTS)
+
+
+# ----------------------------------------------------------------------------- tiny FID feature network
+
+TINY_FID_VERSION = 1
+TINY_FID_DIR = f"fid-features-tiny-v{TINY_FID_VERSION}"
+TINY_FID_FILE = "tiny-feature-network.pt"
+TINY_FID_SEED = 2026
+
+
+def ensure_tiny_fid_network(cache_dir: Path | None = None) -> Path:
+    """The tiny FID feature network's TorchScript file, built (deterministically, offline) if not cached."""
+    folder = (cache_dir if cache_dir is not None else cache_root()) / "models" / TINY_FID_DIR
+    return ensure_built(folder, build_tiny_fid_network, marker=TINY_FID_FILE) / TINY_FID_FILE
+
+
+def build_tiny_fid_network(out_dir: Path) -> None:
+    """Writes `TinyFeatureNetwork` with seeded random weights as TorchScript, like clean-fid's Inception file."""
+    import warnings
+
+    import torch
+
+    from janus_eval.scorers.tiny_fid_network import TinyFeatureNetwork
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_FID_SEED)
+        network = TinyFeatureNetwork().eval()
+    with warnings.catch_warnings():  # TorchScript is deprecated, but it is the format of the real weights
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(network), str(out_dir / TINY_FID_FILE))
