@@ -84,7 +84,8 @@ class RecordStore:
             if ".rank" in path.name:
                 continue
             for record in read_records(path):
-                if record.generation_hash != generation_hash or record.failed or record.request is None:
+                # a sample whose scoring failed kept its output (failed with an output): it lends it too
+                if record.generation_hash != generation_hash or record.output is None or record.request is None:
                     continue
                 current = found.get(record.id)
                 if current is None or record.created >= current.created:

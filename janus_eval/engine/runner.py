@@ -18,7 +18,17 @@ from typing import Any, Iterator, Sequence, TypeVar
 
 from tqdm import tqdm
 
-from janus_eval.api import ModelAdapter, ModelSpec, Output, Request, Sample, SampleError, Task, TaskOptions
+from janus_eval.api import (
+    JudgeSettings,
+    ModelAdapter,
+    ModelSpec,
+    Output,
+    Request,
+    Sample,
+    SampleError,
+    Task,
+    TaskOptions,
+)
 from janus_eval.data.hashing import hash_json
 from janus_eval.data.loading import DataMode, LoadedData, load_task_data
 from janus_eval.engine.config_hash import config_hash, generation_hash
@@ -65,6 +75,8 @@ class RunConfig:
     resume: bool = True
     show_progress: bool = True
     command: list[str] = field(default_factory=list)
+    # the LLM judge of the tasks that grade with one (MM-Vet); None: those tasks record ungraded answers
+    judge: JudgeSettings | None = None
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -90,7 +102,14 @@ def build_tasks(config: RunConfig) -> list[Task]:
             )
             raise UserError(f"bad option for task {name!r}: {problems}") from None
         tasks.append(task_cls(options, seed=config.seed, demo=config.data_mode == "demo"))
+    attach_judge(tasks, config.judge)
     return tasks
+
+
+def attach_judge(tasks: Sequence[Task], settings: JudgeSettings | None) -> None:
+    """Gives every task the run's judge settings (only the tasks that grade with a judge read them)."""
+    for task in tasks:
+        task.judge_settings = settings
 
 
 def build_adapter(spec: ModelSpec) -> ModelAdapter:
@@ -334,7 +353,7 @@ class SampleWriter:
                 output=saved,
                 output_sha256=digests,
                 score=score,
-                failed=output is None,
+                failed=output is None or error is not None,
                 error=error,
                 seconds=seconds,
                 rank=self.rank,
@@ -369,9 +388,9 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
                 else:
                     built.append((sample, request))
             for batch_again in chunks(again, config.batch_size):
-                scores = task.score_batch([item[0] for item in batch_again], [item[2] for item in batch_again])
-                for (sample, request, output, source), score in zip(batch_again, scores):
-                    writer.write(sample, output, request, None, source.seconds or 0.0, score, source)
+                scored = score_outputs(task, [item[0] for item in batch_again], [item[2] for item in batch_again])
+                for (sample, request, output, source), (score, error) in zip(batch_again, scored):
+                    writer.write(sample, output, request, error, source.seconds or 0.0, score, source)
                 stats.rescored += len(batch_again)
                 bar.update(len(batch_again))
             # longest first: a batch that does not fit in memory fails at the start, not after hours
@@ -381,12 +400,40 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
                 outputs = _generate(adapter, [request for _, request in batch])
                 seconds = time.perf_counter() - tick
                 stats.generation_seconds += seconds
-                scores = task.score_batch([sample for sample, _ in batch], outputs)
-                for (sample, request), output, score in zip(batch, outputs, scores):
-                    writer.write(sample, output, request, None, seconds / len(batch), score)
+                try:
+                    scored = score_outputs(task, [sample for sample, _ in batch], outputs)
+                except UserError as exc:  # e.g. the judge refused the key: keep the outputs for the rerun
+                    scored = [(task.score(sample, None), f"not scored: {exc}") for sample, _ in batch]
+                    for (sample, request), output, (score, error) in zip(batch, outputs, scored):
+                        writer.write(sample, output, request, error, seconds / len(batch), score)
+                    raise
+                for (sample, request), output, (score, error) in zip(batch, outputs, scored):
+                    writer.write(sample, output, request, error, seconds / len(batch), score)
                 stats.generated += len(batch)
                 bar.update(len(batch))
     return stats
+
+
+# ----------------------------------------------------------------------------- scoring failures
+# Minimal support for scorers that fail single samples (an LLM judge after its retries: `score` raises
+# SampleError), until the engine records per-sample errors as data with batch halving.
+
+
+def score_outputs(task: Task, samples: Sequence[Sample], outputs: Sequence[Output]) -> list[tuple[dict[str, Any], str | None]]:
+    """(score, error) per sample: the batch scored at once, or, when `score_batch` raises SampleError, one by one,
+    failing only the samples whose `score` raises it. A failed sample keeps its output (the record's `output`), so a
+    rerun scores it again without generating it again."""
+    try:
+        return [(score, None) for score in task.score_batch(samples, outputs)]
+    except SampleError:
+        pass
+    scored: list[tuple[dict[str, Any], str | None]] = []
+    for sample, output in zip(samples, outputs):
+        try:
+            scored.append((task.score(sample, output), None))
+        except SampleError as exc:
+            scored.append((task.score(sample, None), str(exc)))
+    return scored
 
 
 def assemble_result(
@@ -409,6 +456,7 @@ def assemble_result(
 
     metrics = metric_over(task, samples, records).compute()
     failed = sum(records[s.id].failed for s in samples)
+    scoring_failed = sum(records[s.id].failed and records[s.id].output is not None for s in samples)
     headline_value = metrics.get(task.headline)
     published, notes = compare_with_paper(task, adapter.reference_key, headline_value, config.limit, failed)
     first_failure = next((records[s.id] for s in samples if records[s.id].failed), None)
@@ -437,6 +485,7 @@ def assemble_result(
             generated=generated,
             reused=len(samples) - generated - rescored,
             rescored=rescored,
+            scoring_failed=scoring_failed,
         ),
         samples_file=str(plan.samples_path.relative_to(config.output_dir)),
         images_dir=str(plan.images_dir.relative_to(config.output_dir)) if task.request_kind == "image" else None,
@@ -459,6 +508,7 @@ def assemble_result(
             peak_accelerator_memory_bytes=max(accelerator_peaks) if accelerator_peaks else None,
             peak_rss_bytes=max(s[3] for s in gathered),
             world_size=context.world_size,
+            scoring_usage=task.scoring_usage([records[s.id].score for s in samples]),
         ),
     )
 

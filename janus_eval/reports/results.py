@@ -40,6 +40,8 @@ class SampleCounts(BaseModel):
     reused: int
     # outputs of another scoring configuration scored again without running the model
     rescored: int = 0
+    # failed samples that have an output but whose scoring failed (e.g. an LLM judge after its retries)
+    scoring_failed: int = 0
 
 
 class Manifest(BaseModel):
@@ -65,6 +67,8 @@ class Manifest(BaseModel):
     peak_accelerator_memory_bytes: int | None
     peak_rss_bytes: int
     world_size: int = 1
+    # what scoring cost: an LLM judge's model, requests, cache hits, tokens and price (see Task.scoring_usage)
+    scoring_usage: dict[str, Any] = {}
 
 
 class TaskResult(BaseModel):
