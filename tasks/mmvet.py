@@ -17,7 +17,6 @@ from janus_eval.api import (
     DataSource,
     Output,
     Sample,
-    SampleError,
     Task,
     TaskOptions,
     TextRequest,
@@ -29,8 +28,9 @@ from janus_eval.prompts.text_requests import output_text, question_of
 from janus_eval.registry import register_task
 from janus_eval.rules.mmvet import CAPABILITIES, GRADERS, Grader, MmvetMetric, capabilities_of, grade_answer
 from janus_eval.scorers.judge import JudgeClient, JudgeError, build_judge
+from janus_eval.scorers.judge.batches import JudgedBatches
 from janus_eval.scorers.judge.client import endpoint_of
-from janus_eval.scorers.judge.prices import cost_usd, price_of
+from janus_eval.scorers.judge.usage import UsageTally, summarize_usage
 
 # VLMEvalKit Janus.build_prompt: the only dataset with a system prompt (understanding.md §1).
 MMVET_SYSTEM_PROMPT = (
@@ -88,8 +88,7 @@ class MmvetTask(Task):
     def __init__(self, options: TaskOptions | None = None, seed: int = 0, demo: bool = False) -> None:
         super().__init__(options, seed=seed, demo=demo)
         self._judge: JudgeClient | None = None
-        # gradings that just failed in a batch: the engine's one-by-one retry of the batch does not ask again
-        self._failed_gradings: dict[tuple[str, str], str] = {}
+        self._batches = JudgedBatches("grading")
 
     @property
     def headline(self) -> str:
@@ -181,48 +180,13 @@ class MmvetTask(Task):
         judge = self.judge()
         if judge is None:
             return [{"grade": None, "status": "ungraded" if text is not None else "failed"} for text in texts]
-        pending = [(sample, text) for sample, text in zip(samples, texts) if text is not None]
-        graded = iter(judge.map(lambda pair: self._grade(judge, *pair), pending))
-        scores: list[dict[str, Any]] = []
-        failures: list[tuple[Sample, str, JudgeError]] = []
-        for sample, text in zip(samples, texts):
-            result = next(graded) if text is not None else {"grade": None, "status": "failed"}
-            if isinstance(result, JudgeError):
-                failures.append((sample, text, result))  # type: ignore[arg-type]
-                result = {"grade": None, "status": "failed"}
-            scores.append(result)
-        if failures:
-            if len(samples) > 1:
-                self._failed_gradings.update({(s.id, t): str(error) for s, t, error in failures})
-            sample, _, error = failures[0]
-            raise SampleError(f"grading of sample {sample.id} failed: {error}")
-        return scores
+        pending = [(sample.id, (sample.id, text), (sample, text)) for sample, text in zip(samples, texts) if text is not None]
+        graded = iter(self._batches.run(judge, lambda pair: self._grade(judge, *pair), pending, len(samples)))
+        return [next(graded) if text is not None else {"grade": None, "status": "failed"} for text in texts]
 
     def _grade(self, judge: JudgeClient, sample: Sample, text: str) -> dict[str, Any]:
-        failed = self._failed_gradings.pop((sample.id, text), None)
-        if failed is not None:
-            raise JudgeError(failed)
-        usage: dict[str, Any] = {
-            "requests": 0, "cached": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0,
-            "sent_prompt_tokens": 0, "sent_completion_tokens": 0, "usage_reported": True,
-        }  # fmt: skip
-        served: set[str] = set()
-
-        def ask(messages: list[dict[str, Any]], temperature: float, max_tokens: int, draw: int) -> str:
-            reply = judge.complete(messages, temperature=temperature, max_tokens=max_tokens, draw=draw)
-            usage["cached" if reply.cached else "requests"] += 1
-            usage["retries"] += reply.retries
-            usage["prompt_tokens"] += reply.prompt_tokens
-            usage["completion_tokens"] += reply.completion_tokens
-            if not reply.cached:
-                usage["sent_prompt_tokens"] += reply.prompt_tokens
-                usage["sent_completion_tokens"] += reply.completion_tokens
-            usage["usage_reported"] = usage["usage_reported"] and reply.usage_reported
-            if reply.served_model:
-                served.add(reply.served_model)
-            return reply.text
-
-        outcome = grade_answer(self.grader, question_of(sample), sample.target, text, ask)
+        tally = UsageTally(judge)
+        outcome = grade_answer(self.grader, question_of(sample), sample.target, text, tally.ask)
         if not outcome.parsed and self.options.unparsable == "fail":
             last = outcome.tries[-1]["reply"] if outcome.tries else ""
             raise JudgeError(f"no parsable grade in {len(outcome.tries)} replies (last: {last[:80]!r})")
@@ -231,53 +195,21 @@ class MmvetTask(Task):
             "parsed": outcome.parsed,
             "status": "graded" if outcome.parsed else "unparsed",
             "tries": list(outcome.tries),
-            "judge": {**usage, "served_models": sorted(served)},
+            "judge": tally.as_dict(),
         }
 
     def new_metric(self) -> MmvetMetric:
         return MmvetMetric()
 
     def scoring_usage(self, scores: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """The judge's requests, tokens and cost over the recorded grades (for the manifest).
-
-        `cost_usd` prices every judge reply behind these grades; `cost_usd_sent` only the requests sent when the
-        grades were made (not those answered from the cache). None when the price of the model is unknown.
-        """
-        settings = self.judge_settings
-        if settings is None:
+        """The judge's requests, tokens and cost over the recorded grades (for the manifest)."""
+        if self.judge_settings is None:
             return {"judge": None}
         usages = [score["judge"] for score in scores if isinstance(score.get("judge"), Mapping)]
-        served = sorted({model for usage in usages for model in usage.get("served_models", [])})
-        totals = {
-            key: sum(int(usage.get(key, 0)) for usage in usages)
-            for key in ("requests", "cached", "retries", "prompt_tokens", "completion_tokens", "sent_prompt_tokens",
-                        "sent_completion_tokens")
-        }  # fmt: skip
-        found = price_of([settings.model, *served], settings.prices)
-        reported = all(usage.get("usage_reported", True) for usage in usages)
-        cost = cost_sent = None
-        if found is not None and reported:
-            cost = round(cost_usd(totals["prompt_tokens"], totals["completion_tokens"], found[1]), 6)
-            cost_sent = round(cost_usd(totals["sent_prompt_tokens"], totals["sent_completion_tokens"], found[1]), 6)
-        judge = self.judge()
         return {
-            "judge": {
-                **(judge.identity() if judge is not None else {"model": settings.model}),
-                "served_models": served,
-                "grader": self.grader.name,
-                "grader_source": self.grader.source,
-                "graded_samples": len(usages),
-                "requests_sent": totals["requests"],
-                "cache_hits": totals["cached"],
-                "retries": totals["retries"],
-                "prompt_tokens": totals["prompt_tokens"],
-                "completion_tokens": totals["completion_tokens"],
-                "usage_reported": reported,
-                "price": None if found is None else {"model": found[0], "usd_per_million_input": found[1][0],
-                                                     "usd_per_million_output": found[1][1]},  # fmt: skip
-                "cost_usd": cost,
-                "cost_usd_sent": cost_sent,
-            }
+            "judge": summarize_usage(
+                self.judge_settings, usages, grader=self.grader.name, grader_source=self.grader.source
+            )
         }
 
     # ------------------------------------------------------------------------- reading the result
