@@ -518,9 +518,43 @@ class Task(ABC):
         The data part is derived from `data_source()`; tasks with scorer models add their weights."""
         return data_resources(self.name, self.data_source())
 
+    # an LLM judge for the tasks that grade with one (set by the runner from the command line; None = no judge)
+    judge_settings: JudgeSettings | None = None
+
+    def scoring_usage(self, scores: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """What scoring these recorded scores cost (an LLM judge's requests, tokens, price), for the manifest."""
+        return {}
+
     @abstractmethod
     def protocol_card(self) -> dict[str, Any]:
         """What a reader needs to know how the number was produced (prompt, settings, rules)."""
+
+
+# ----------------------------------------------------------------------------- LLM judge settings
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """How to reach an LLM judge: any OpenAI-compatible chat-completions endpoint.
+
+    Holds the *name* of the environment variable with the API key, never the key itself, so that
+    settings can be logged and recorded. Only `model` and the endpoint change grades; the rest
+    (concurrency, timeout, retries, prices, cache folder) change how, or at what cost, they are obtained.
+    """
+
+    model: str
+    # None: OpenAI's API (https://api.openai.com/v1)
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    # a stable name for the endpoint in record keys and the cache (default: "openai" or the base URL)
+    endpoint_name: str | None = None
+    concurrency: int = 4
+    timeout: float = 60.0
+    max_retries: int = 5
+    # model -> (USD per million input tokens, USD per million output tokens), over the built-in table
+    prices: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # the persistent response cache (default: `<janus-eval cache>/judge`)
+    cache_dir: str | None = None
 
 
 # ----------------------------------------------------------------------------- model adapters

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from janus_eval.errors import INTERRUPTED, ArgumentParser, UserError, exit_at_once, interrupted, raise_interrupt
 from janus_eval.errors import report_error as _fail
+from janus_eval.scorers.judge.options import add_judge_arguments, judge_settings_from_args
 
 if TYPE_CHECKING:
     from janus_eval.engine.runner import RunConfig
@@ -34,6 +35,7 @@ GenEval summary of a results file of the official evaluator:
 
 examples:
   janus-eval --model janus-tiny --tasks mme,pope --data demo
+  janus-eval --model janus-pro-7b --tasks mmvet --judge-model gpt-4-0613       # key in $OPENAI_API_KEY
   janus-eval --model janus-pro-7b --tasks mme,pope
   janus-eval --model janus-pro-7b --tasks pope --task-option pope.split=all
   janus-eval --model predictions --model-args path=results/janus-tiny/{task}.samples.jsonl --tasks mme,pope --data demo
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("-v", "--verbose", action="store_true", help="log more")
+    add_judge_arguments(parser)
     return parser
 
 
@@ -201,6 +204,7 @@ def run_config(args: argparse.Namespace, argv: list[str]) -> RunConfig:
         resume=not args.fresh,
         show_progress=not args.no_progress,
         command=argv,
+        judge=judge_settings_from_args(args),
     )
 
 
@@ -228,7 +232,22 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     for result in dead:
         first_error = next((n for n in result.notes if n.startswith("every sample failed")), "every sample failed")
         _fail(f"task {result.task!r}: {first_error}; see {config.output_dir / result.samples_file}")
-    return 1 if dead else 0
+    if dead:
+        return 1
+    return _judge_failures_exit(results, args.allow_judge_failures)
+
+
+def _judge_failures_exit(results: Sequence[Any], allowed: bool) -> int:
+    """1 when some samples' grading failed after the judge's retries, unless --allow-judge-failures."""
+    failing = [f"{r.task} ({r.counts.scoring_failed})" for r in results if r.counts.scoring_failed]
+    if not failing or allowed:
+        return 0
+    print(
+        f"janus-eval: grading failed for some samples: {', '.join(failing)}; they are left out of the scores; rerun "
+        "the same command to grade them again (no generation), or pass --allow-judge-failures to accept the run",
+        file=sys.stderr,
+    )
+    return 1
 
 
 SUBCOMMANDS = {

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from janus_eval.api import (
     DataSource,
@@ -45,9 +45,15 @@ from janus_eval.rules.option_matching import (
     LMMS_EVAL_RANDOM_SEED,
     VLMEVALKIT_EXTRACTORS,
     OptionExtractor,
+    VlmEvalKitRules,
     infer_option_lmms_eval,
     infer_option_lmms_eval_static,
     random_option,
+)
+from janus_eval.scorers.judge.option_matching import (
+    JudgeMatching,
+    check_judge_matching,
+    vlmevalkit_rules,
 )
 
 CIRCULAR_OFFSET = 1_000_000
@@ -97,6 +103,15 @@ class MmbenchOptions(TaskOptions):
     max_new_tokens: int = Field(
         default=512, ge=1, description="generation budget (VLMEvalKit's Janus value at paper time)"
     )
+    judge_matching: bool = Field(
+        default=False, description="answers the rules cannot match go to the LLM judge (--judge-model), as in VLMEvalKit"
+    )
+
+    @model_validator(mode="after")
+    def _judge_matching_is_vlmevalkit(self) -> "MmbenchOptions":
+        allowed = self.extraction.startswith("vlmevalkit") and self.unmatched == "wrong"
+        check_judge_matching(self.judge_matching, allowed, "extraction=vlmevalkit or vlmevalkit_current and unmatched=wrong")
+        return self
 
 
 def lmms_eval_mmbench_prompt(question: str, options: Mapping[str, str], hint: str | None = None) -> str:
@@ -200,7 +215,7 @@ def _label(value: Any) -> str:
 
 
 @register_task
-class MmbenchTask(Task):
+class MmbenchTask(JudgeMatching, Task):
     """MMBench dev (English) with the Janus paper protocol by default (VLMEvalKit MMBench_DEV_EN, non-circular)."""
 
     name = "mmbench"
@@ -220,6 +235,9 @@ class MmbenchTask(Task):
         "Tab. 3 (arXiv 2501.17811); MMBench_DEV_EN without circular evaluation (VLMEvalKit PR #541; assumed for "
         "JanusFlow and Janus-Pro)"
     )
+
+    # VLMEvalKit's judge path when a judge is configured: the same recipe, the same measured quantity
+    comparable_options = frozenset({"judge_matching"})
 
     options: MmbenchOptions
 
@@ -291,7 +309,13 @@ class MmbenchTask(Task):
         extractor, _ = EXTRACTORS[self.options.extraction]
         return extractor(text, options)
 
-    def score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
+    def matching_rules(self) -> VlmEvalKitRules:
+        return vlmevalkit_rules(self.options.extraction)
+
+    def matching_choices(self, sample: Sample) -> tuple[Mapping[str, str], str]:
+        return present_options(sample.row), sample.target
+
+    def rule_score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
         """`{"pred", "correct", "unmatched", "random"}` for one row; a failed sample has no prediction and is wrong.
 
         `unmatched` marks an output from which no option could be inferred; with `unmatched=random` its `pred`
@@ -352,6 +376,7 @@ class MmbenchTask(Task):
             "generation": {"decoding": "greedy", "temperature": 0.0, "max_new_tokens": self.options.max_new_tokens},
             "extraction": {"rule": self.options.extraction, "description": extraction_description},
             "unmatched": {"rule": self.options.unmatched, "description": UNMATCHED_RULES[self.options.unmatched]},
+            **self.judge_matching_card(),
             "scoring": (
                 "circular: a question is right only if all its loaded rows (same index % 1e6) are right; questions "
                 "whose original row is not loaded are not counted"
@@ -380,9 +405,12 @@ class MmbenchTask(Task):
     def _deviations(self) -> list[str]:
         deviations = [
             (
-                "no LLM judge: the paper's VLMEvalKit run used a ChatGPT judge (chatgpt-0125) for answers the "
+                "judge_matching: answers the heuristic cannot match go to the judge given with --judge-model "
+                "(VLMEvalKit's matching prompt and loop; the paper's run used chatgpt-0125)"
+                if self.options.judge_matching
+                else "no LLM judge: the paper's VLMEvalKit run used a ChatGPT judge (chatgpt-0125) for answers the "
                 "heuristic cannot match; here such answers are 'unmatched' and wrong (VLMEvalKit exact_matching), "
-                "see the 'unmatched' metric"
+                "see the 'unmatched' metric (judge_matching=true with --judge-model for VLMEvalKit's judge path)"
             ),
             "max_new_tokens 512 = VLMEvalKit Janus at paper time (now 2048); lmms-eval uses 1024",
             "data: lmms-lab/MMBench (en, dev) stands in for VLMEvalKit's MMBench_DEV_EN.tsv (same rows presumed)",

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from janus_eval.api import (
     ContentPart,
@@ -40,7 +40,9 @@ from janus_eval.rules.mmmu import (
     option_letters,
     score_response,
     subject_of,
+    vlmevalkit_choices,
 )
+from janus_eval.scorers.judge.option_matching import JudgeMatching, check_judge_matching
 
 MAX_IMAGES = 7
 IMAGE_COLUMNS: tuple[str, ...] = tuple(f"image_{n}" for n in range(1, MAX_IMAGES + 1))
@@ -86,6 +88,14 @@ class MmmuOptions(TaskOptions):
     max_new_tokens: int = Field(
         default=512, ge=1, description="generation budget (VLMEvalKit's Janus value at paper time; lmms-eval: 128)"
     )
+    judge_matching: bool = Field(
+        default=False, description="parsing=vlmevalkit: unmatched answers go to the LLM judge (--judge-model)"
+    )
+
+    @model_validator(mode="after")
+    def _judge_matching_is_vlmevalkit(self) -> "MmmuOptions":
+        check_judge_matching(self.judge_matching, self.parsing == "vlmevalkit", "parsing=vlmevalkit")
+        return self
 
 
 def parse_options(value: Any, question_type: str) -> list[str]:
@@ -166,7 +176,7 @@ def lmms_eval_layout(text: str, images: Mapping[int, Image.Image]) -> list[Conte
 
 
 @register_task
-class MmmuTask(Task):
+class MmmuTask(JudgeMatching, Task):
     """MMMU validation with the Janus paper prompt (VLMEvalKit `Janus.build_prompt`) and the official MMMU
     scoring rules by default; lmms-eval's prompt, layout and parsing as options."""
 
@@ -189,7 +199,7 @@ class MmmuTask(Task):
     )
 
     # VLMEvalKit's scoring (the papers') and the official MMMU scorer both measure the published quantity
-    comparable_options = frozenset({"parsing"})
+    comparable_options = frozenset({"parsing", "judge_matching"})
 
     options: MmmuOptions
 
@@ -296,7 +306,11 @@ class MmmuTask(Task):
 
     # ------------------------------------------------------------------------- scoring
 
-    def score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
+    def matching_choices(self, sample: Sample) -> tuple[Mapping[str, str], str]:
+        """parsing=vlmevalkit: the options VLMEvalKit matches against (an open question's pseudo-MCQ)."""
+        return vlmevalkit_choices(sample.meta["question_type"], sample.meta["options"] or [], sample.target)
+
+    def rule_score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
         """The parsed prediction, how it was found, `random_fallback` and `correct`; a failed sample is wrong."""
         question_type = sample.meta["question_type"]
         text = output_text(self.name, output)
@@ -357,6 +371,7 @@ class MmmuTask(Task):
                 ),
             },
             "generation": {"decoding": "greedy", "temperature": 0.0, "max_new_tokens": self.options.max_new_tokens},
+            **self.judge_matching_card(),
             "parsing": {
                 "rule": self.options.parsing,
                 "description": _PARSING_DESCRIPTIONS[self.options.parsing],
@@ -380,7 +395,8 @@ class MmmuTask(Task):
                     "by default scoring follows the official MMMU eval_utils rules (the benchmark's own scorer); "
                     "the papers' VLMEvalKit run scored multiple choice with can_infer (plus an LLM judge for "
                     "unmatched answers) and open questions as a pseudo-MCQ (A = ground truth, B = 'Other Answers'): "
-                    "parsing=vlmevalkit reproduces that without the judge; the two can differ by a few points"
+                    "parsing=vlmevalkit reproduces that, with the judge when judge_matching=true (--judge-model); "
+                    "the two can differ by a few points"
                 ),
                 (
                     "the random fallback letter is drawn per sample (seed, sample id); the official script draws "

@@ -10,7 +10,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from janus_eval.api import (
     DataSource,
@@ -32,7 +32,17 @@ from janus_eval.prompts.multiple_choice import MCQ_SUFFIX, is_missing, paper_mcq
 from janus_eval.prompts.text_requests import output_text, question_of, single_turn_request
 from janus_eval.registry import register_task
 from janus_eval.rules.counting_metric import CountingMetric, Statistic, Sums, labels
-from janus_eval.rules.option_matching import VLMEVALKIT_EXTRACTORS, OptionExtractor, first_character_option
+from janus_eval.rules.option_matching import (
+    VLMEVALKIT_EXTRACTORS,
+    OptionExtractor,
+    VlmEvalKitRules,
+    first_character_option,
+)
+from janus_eval.scorers.judge.option_matching import (
+    JudgeMatching,
+    check_judge_matching,
+    vlmevalkit_rules,
+)
 
 IMAGE_DATA_TYPE = "image"
 CHOICE_COLUMNS: dict[str, str] = {"A": "choice_a", "B": "choice_b", "C": "choice_c", "D": "choice_d"}
@@ -71,6 +81,14 @@ class SeedBenchOptions(TaskOptions):
     max_new_tokens: int = Field(
         default=512, ge=1, description="generation budget (VLMEvalKit's Janus value at paper time)"
     )
+    judge_matching: bool = Field(
+        default=False, description="answers the rules cannot match go to the LLM judge (--judge-model), as in VLMEvalKit"
+    )
+
+    @model_validator(mode="after")
+    def _judge_matching_is_vlmevalkit(self) -> "SeedBenchOptions":
+        check_judge_matching(self.judge_matching, self.extraction.startswith("vlmevalkit"), "extraction=vlmevalkit or vlmevalkit_current")
+        return self
 
 
 def lmms_eval_seed_prompt(question: str, options: Mapping[str, str]) -> str:
@@ -135,7 +153,7 @@ def options_of(row: Mapping[str, Any]) -> dict[str, str]:
 
 
 @register_task
-class SeedBenchTask(Task):
+class SeedBenchTask(JudgeMatching, Task):
     """SEED-Bench image questions with the Janus paper protocol by default (VLMEvalKit SEEDBench_IMG)."""
 
     name = "seed_bench"
@@ -155,6 +173,9 @@ class SeedBenchTask(Task):
         "(arXiv 2501.17811); SEEDBench_IMG, image questions only (VLMEvalKit PR #541; assumed for JanusFlow and "
         "Janus-Pro)"
     )
+
+    # VLMEvalKit's judge path when a judge is configured: the same recipe, the same measured quantity
+    comparable_options = frozenset({"judge_matching"})
 
     options: SeedBenchOptions
 
@@ -226,7 +247,13 @@ class SeedBenchTask(Task):
         extractor, _ = EXTRACTORS[self.options.extraction]
         return extractor(text, options)
 
-    def score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
+    def matching_rules(self) -> VlmEvalKitRules:
+        return vlmevalkit_rules(self.options.extraction)
+
+    def matching_choices(self, sample: Sample) -> tuple[Mapping[str, str], str]:
+        return options_of(sample.row), sample.target
+
+    def rule_score(self, sample: Sample, output: Output | None) -> dict[str, Any]:
         """`{"pred", "correct", "unmatched"}`; an output with no inferable option is wrong, a failed sample too."""
         text = output_text(self.name, output)
         if text is None:
@@ -244,7 +271,11 @@ class SeedBenchTask(Task):
         template = {letter: "{" + column + "}" for letter, column in CHOICE_COLUMNS.items()}
         _, extraction_description = EXTRACTORS[self.options.extraction]
         deviations = [
-            "no LLM judge (VLMEvalKit exact matching): an answer with no inferable option is 'unmatched' and wrong",
+            "judge_matching: answers with no inferable option go to the judge given with --judge-model (VLMEvalKit's "
+            "matching prompt and loop)"
+            if self.options.judge_matching
+            else "no LLM judge (VLMEvalKit exact matching): an answer with no inferable option is 'unmatched' and "
+            "wrong (judge_matching=true with --judge-model for VLMEvalKit's judge path)",
             "max_new_tokens 512 = VLMEvalKit Janus at paper time (now 2048); lmms-eval sets none (model default)",
             (
                 "data: lmms-lab/SEED-Bench image rows stand in for VLMEvalKit's SEEDBench_IMG.tsv (same questions "
@@ -278,6 +309,7 @@ class SeedBenchTask(Task):
             },
             "generation": {"decoding": "greedy", "temperature": 0.0, "max_new_tokens": self.options.max_new_tokens},
             "extraction": {"rule": self.options.extraction, "description": extraction_description},
+            **self.judge_matching_card(),
             "metrics": {
                 "accuracy": "% of image questions right (headline; lmms-eval's seed_image)",
                 "dimension.<name>": "accuracy per evaluation dimension (question_type_id 1-9: "

@@ -55,7 +55,7 @@ def test_cli_demo_run_writes_results_samples_and_leaderboard(tmp_path: Path, cap
     assert mme["schema_version"] == "janus-eval.result/1"
     assert mme["headline"]["metric"] == "perception"
     assert mme["headline"]["value"] == mme["metrics"]["perception"]
-    assert mme["counts"] == {"total": 28, "scored": 28, "failed": 0, "generated": 28, "reused": 0, "rescored": 0}
+    assert mme["counts"] == {"total": 28, "scored": 28, "failed": 0, "generated": 28, "reused": 0, "rescored": 0, "scoring_failed": 0}
     assert mme["protocol"]["prompt"]["system_prompt"] == ""
     manifest = mme["manifest"]
     assert manifest["packages"]["torch"] and manifest["packages"]["transformers"]

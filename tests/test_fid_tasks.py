@@ -61,7 +61,8 @@ def test_coco_demo_resumes_without_extracting_an_image_twice(
     assert sum(extracted) == 8
     model_dir = tmp_path / "run" / "janus-tiny"
     result = read_json(model_dir / "coco_fid.json")
-    assert result["counts"] == {"total": 8, "scored": 8, "failed": 0, "generated": 5, "reused": 3, "rescored": 0}
+    assert result["counts"] == {"total": 8, "scored": 8, "failed": 0, "generated": 5, "reused": 3, "rescored": 0,
+                                "scoring_failed": 0}
     assert result["headline"]["metric"] == "fid" and result["metrics"]["num_images"] == 8
     assert result["published"] is None and "FID is biased upward at small N" in out
     assert result["scorers"]["feature_extractor"]["extractor"] == "tiny"

@@ -214,7 +214,7 @@ def test_open_scores_are_strict_json() -> None:
 
 
 def test_default_options_and_bad_options() -> None:
-    assert MmmuTask().options.model_dump() == {"prompt": "paper", "parsing": "official", "max_new_tokens": 512}
+    assert MmmuTask().options.model_dump() == {"prompt": "paper", "parsing": "official", "max_new_tokens": 512, "judge_matching": False}
     for bad in ({"prompt": "vlmevalkit"}, {"parsing": "exact"}, {"max_new_tokens": 0}, {"split": "dev"}):
         with pytest.raises(ValidationError):
             MmmuOptions(**bad)

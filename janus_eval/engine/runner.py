@@ -18,7 +18,17 @@ from typing import Any, Iterator, Sequence, TypeVar
 
 from tqdm import tqdm
 
-from janus_eval.api import ModelAdapter, ModelSpec, Output, Request, Sample, SampleError, Task, TaskOptions
+from janus_eval.api import (
+    JudgeSettings,
+    ModelAdapter,
+    ModelSpec,
+    Output,
+    Request,
+    Sample,
+    SampleError,
+    Task,
+    TaskOptions,
+)
 from janus_eval.data.file_writes import writing
 from janus_eval.data.hashing import hash_json
 from janus_eval.data.loading import DataMode, LoadedData, load_task_data
@@ -78,6 +88,8 @@ class RunConfig:
     command: list[str] = field(default_factory=list)
     # --max-failed: stop a task once more samples failed than this count (>= 1) or fraction (< 1); None: never
     max_failed: float | None = None
+    # the LLM judge of the tasks that grade with one (MM-Vet); None: those tasks record ungraded answers
+    judge: JudgeSettings | None = None
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -103,7 +115,14 @@ def build_tasks(config: RunConfig) -> list[Task]:
             )
             raise UserError(f"bad option for task {name!r}: {problems}") from None
         tasks.append(task_cls(options, seed=config.seed, demo=config.data_mode == "demo"))
+    attach_judge(tasks, config.judge)
     return tasks
+
+
+def attach_judge(tasks: Sequence[Task], settings: JudgeSettings | None) -> None:
+    """Gives every task the run's judge settings (only the tasks that grade with a judge read them)."""
+    for task in tasks:
+        task.judge_settings = settings
 
 
 def build_adapter(spec: ModelSpec) -> ModelAdapter:
@@ -482,7 +501,13 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
                     outputs, seconds = result
                     stats.generation_seconds += seconds
                     stats.generated += len(part)
-                    scores = scored([sample for sample, _ in part], outputs)
+                    try:
+                        scores = scored([sample for sample, _ in part], outputs)
+                    except UserError as exc:  # e.g. the judge refused the key: the outputs stay for the rerun
+                        unscored = ErrorInfo(stage="scoring", type=type(exc).__name__, message=f"not scored: {exc}")
+                        for (sample, request), output in zip(part, outputs):
+                            writer.write(sample, output, request, unscored, seconds / len(part), task.score(sample, None))
+                        raise
                     for (sample, request), output, score in zip(part, outputs, scores):
                         finish(sample, output, request, score, seconds / len(part))
     stats.out_of_memory_errors = limit.out_of_memory_errors
@@ -517,6 +542,7 @@ def assemble_result(
 
     metrics = metric_over(task, samples, records, plan.model_dir).compute()
     failed = sum(records[s.id].failed for s in samples)
+    scoring_failed = sum(records[s.id].failed and records[s.id].output is not None for s in samples)
     headline_value = metrics.get(task.headline)
     published, notes = compare_with_paper(task, adapter.reference_key, headline_value, config.limit, failed)
     first_failure = next((records[s.id] for s in samples if records[s.id].failed), None)
@@ -545,6 +571,7 @@ def assemble_result(
             generated=generated,
             reused=len(samples) - generated - rescored,
             rescored=rescored,
+            scoring_failed=scoring_failed,
         ),
         samples_file=str(plan.samples_path.relative_to(config.output_dir)),
         images_dir=str(plan.images_dir.relative_to(config.output_dir)) if task.request_kind == "image" else None,
@@ -569,6 +596,7 @@ def assemble_result(
             world_size=context.world_size,
             effective_batch_size=min(lowered) if lowered else None,
             out_of_memory_errors=sum(stats.out_of_memory_errors for stats, _, _ in gathered),
+            scoring_usage=task.scoring_usage([records[s.id].score for s in samples]),
         ),
     )
 

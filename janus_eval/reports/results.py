@@ -41,6 +41,8 @@ class SampleCounts(BaseModel):
     reused: int
     # outputs of another scoring configuration scored again without running the model
     rescored: int = 0
+    # failed samples that have an output but whose scoring failed (e.g. an LLM judge after its retries)
+    scoring_failed: int = 0
 
 
 class Manifest(BaseModel):
@@ -69,6 +71,8 @@ class Manifest(BaseModel):
     # the batch size that worked after an out-of-memory error lowered --batch-size (None: never lowered)
     effective_batch_size: int | None = None
     out_of_memory_errors: int = 0
+    # what scoring cost: an LLM judge's model, requests, cache hits, tokens and price (see Task.scoring_usage)
+    scoring_usage: dict[str, Any] = {}
 
 
 class TaskResult(BaseModel):

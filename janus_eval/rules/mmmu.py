@@ -325,16 +325,21 @@ def score_response(
     }
 
 
+def vlmevalkit_choices(question_type: str, options: Sequence[str], answer: str) -> tuple[dict[str, str], str]:
+    """The options VLMEvalKit matches an answer against, and the right letter: a multiple-choice question's own,
+    or for an open question the pseudo-MCQ of MMMU_preproc (A = the ground truth, B = "Other Answers", right A)."""
+    if question_type == MULTIPLE_CHOICE:
+        return dict(zip(option_letters(len(options)), options)), answer.strip()
+    return {"A": answer, "B": OTHER_ANSWERS}, "A"
+
+
 def _score_vlmevalkit(response: str, question_type: str, options: Sequence[str], answer: str) -> dict[str, Any]:
     """VLMEvalKit MMMU_DEV_VAL (the paper's recipe), exact-matching mode: `can_infer` over the options; an open
     question becomes a two-option question after inference (MMMU_preproc: A = the ground truth, B = "Other
     Answers", right answer A); no option inferred -> wrong (no LLM judge, no random letter)."""
     from janus_eval.rules.option_matching import infer_option
 
-    if question_type == MULTIPLE_CHOICE:
-        choices, target = dict(zip(option_letters(len(options)), options)), answer.strip()
-    else:
-        choices, target = {"A": answer, "B": OTHER_ANSWERS}, "A"
+    choices, target = vlmevalkit_choices(question_type, options, answer)
     pred = infer_option(response, choices, rules="2024")
     return {
         "question_type": question_type,
