@@ -7,12 +7,13 @@ generator and never depends on the batch it was generated in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from importlib import metadata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+from janus_eval.model_adapters.adapter_support import chunks as _chunks
+from janus_eval.model_adapters.adapter_support import installed_version as _installed_version
 from janus_eval.model_adapters.chat_template import (
     ROLE_SETS,
     render_chat,
@@ -23,10 +24,10 @@ from janus_eval.model_adapters.janus_loading import (
     ADAPTER_NAME,
     DTYPES,
     HUB_IDS,
+    JANUS_FAMILY,
     KNOWN_ARGS,
     NEEDS_LOCAL_PATH,
     PAD_TAG,
-    REFERENCE_KEYS,
     TINY_ALIAS,
     CheckpointInfo,
     ModelSource,
@@ -214,19 +215,11 @@ class JanusHFAdapter(ModelAdapter):
 
     @property
     def label(self) -> str:
-        if self.spec.args.get("label"):
-            return self.spec.args["label"]
-        if self.source.alias != ADAPTER_NAME:
-            return self.source.alias
-        if self.source.is_local:
-            return Path(self.source.location).name
-        return self.source.location.rstrip("/").split("/")[-1]
+        return JANUS_FAMILY.label(self.spec, self.source)
 
     @property
     def reference_key(self) -> str | None:
-        if self.spec.args.get("published_as"):
-            return self.spec.args["published_as"]
-        return self.source.alias if self.source.alias in REFERENCE_KEYS else None
+        return JANUS_FAMILY.reference_key(self.spec, self.source)
 
     def identity(self) -> dict[str, Any]:
         import transformers
@@ -474,13 +467,6 @@ class JanusHFAdapter(ModelAdapter):
         return images
 
 
-def _installed_version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def _first_id(*candidates: Any) -> Any:
     for candidate in candidates:
         if isinstance(candidate, (list, tuple)):
@@ -488,14 +474,6 @@ def _first_id(*candidates: Any) -> Any:
         if candidate is not None:
             return candidate
     return None
-
-
-def _chunks(items: list[Any], size: int | None) -> Iterator[list[Any]]:
-    if not items:
-        return
-    step = size or len(items)
-    for start in range(0, len(items), step):
-        yield items[start : start + step]
 
 
 __all__ = ["HUB_IDS", "JanusHFAdapter"]
