@@ -138,7 +138,7 @@ def parse_original_config(config: Mapping[str, Any], where: str) -> OriginalArch
     if any(section in config for section in JANUSFLOW_SECTIONS):
         raise UserError(
             f"{where}: this is a JanusFlow checkpoint (it has {', '.join(s for s in JANUSFLOW_SECTIONS if s in config)}); "
-            "transformers has no JanusFlow model, so janus_hf cannot load it"
+            "transformers has no JanusFlow model, so janus_hf cannot load it: use --model janusflow (or janusflow-1.3b)"
         )
     for section in SECTIONS:
         if not isinstance(config.get(section), Mapping):
