@@ -237,11 +237,25 @@ class DataSource:
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A benchmark file at its canonical URL, verified by its sha256 after download."""
+    """A benchmark file at its canonical URL, verified by its sha256 after download.
+
+    A file whose sha256 could not be computed from a copy gives its git blob id instead (`git hash-object`,
+    the id its repository's tree names it by); `name` may hold a folder (`prompts/a.txt`).
+    """
 
     name: str
     url: str
-    sha256: str
+    sha256: str | None = None
+    git_blob: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.sha256 and not self.git_blob:
+            raise ValueError(f"remote file {self.name} needs a sha256 or a git blob id")
+
+    @property
+    def checksum(self) -> str:
+        """The checksum it is verified by: its sha256, else `git-blob:<id>`."""
+        return self.sha256 if self.sha256 else f"git-blob:{self.git_blob}"
 
 
 @dataclass(frozen=True)
@@ -257,7 +271,8 @@ class FileSource:
     image_columns: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
-        return {"files": [{"name": f.name, "url": f.url, "sha256": f.sha256} for f in self.files]}
+        return {"files": [{"name": f.name, "url": f.url, "sha256": f.sha256}
+                          | ({"git_blob": f.git_blob} if f.git_blob else {}) for f in self.files]}
 
 
 class SampleError(Exception):
@@ -371,6 +386,12 @@ class Task(ABC):
     def result_notes(self, metrics: Mapping[str, float | None]) -> list[str]:
         """Warnings for the result file about how to read its numbers (e.g. a mean over only some categories)."""
         return []
+
+    def image_files(self, sample: Sample, images: Sequence[Image.Image]) -> dict[str, Image.Image] | None:
+        """How a sample's generated images are saved, as PNG files by path relative to `<task>_images/`; None
+        keeps GenEval's layout (`<index:05d>/samples/<n:05d>.png`). DPG-Bench saves one 2x2 grid `<item_id>.png`.
+        Reading a saved output back gives these files' images, in this order."""
+        return None
 
     def image_folder_files(self, sample: Sample) -> dict[str, str]:
         """Extra text files written next to a sample's images (`<task>_images/<index>/<name>`); GenEval's

@@ -9,7 +9,6 @@ option scores the saved images again without generating them again.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -23,16 +22,16 @@ from janus_eval.api import (
     Output,
     RemoteFile,
     Sample,
-    SampleError,
     Task,
     TaskOptions,
-    image_seeds,
 )
 from janus_eval.data.sample_ids import occurrence_ids
 from janus_eval.errors import UserError
+from janus_eval.prompts.image_requests import ImageGenerationOptions, image_request
 from janus_eval.registry import register_task
 from janus_eval.rules.geneval import TASK_TAGS, GenEvalRules, decide, objects_needing_color, select_objects
 from janus_eval.rules.geneval_summary import GenEvalMetric, prompt_key
+from janus_eval.scorers.device import scorer_device
 
 GENEVAL_COMMIT = "af4902f24d3ca90ebbb446dd9891a59e0f82725f"
 METADATA_FILE = RemoteFile(
@@ -42,12 +41,10 @@ METADATA_FILE = RemoteFile(
 )
 
 
-class GenEvalOptions(TaskOptions):
-    """GenEval options: generation settings, then the scorer models, then the official evaluator's options."""
+class GenEvalOptions(ImageGenerationOptions):
+    """GenEval options: generation settings (images_per_prompt, cfg_weight, temperature), then the scorer models,
+    then the official evaluator's options."""
 
-    images_per_prompt: int = Field(default=4, ge=1, description="images per prompt (GenEval's default: 4)")
-    cfg_weight: float = Field(default=5.0, ge=0, description="classifier-free guidance weight (Janus: 5)")
-    temperature: float = Field(default=1.0, ge=0, description="sampling temperature of image tokens (Janus: 1)")
     detector: Literal["auto", "mask2former", "mmdet", "tiny"] = Field(
         default="auto",
         description=(
@@ -102,19 +99,6 @@ def parse_metadata_lines(text: str, where: str) -> list[dict[str, Any]]:
             raise UserError(f"{where}:{number}: unknown tag {metadata['tag']!r} (GenEval's: {', '.join(TASK_TAGS)})")
         rows.append(metadata)
     return rows
-
-
-def _scorer_device(option: str) -> str:
-    """The scorers' device: the local GPU of this process under `auto`, else the option (checked to exist)."""
-    if option != "auto":
-        from janus_eval.scorers.device import check_device
-
-        return check_device(option)
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return "cpu"
 
 
 @register_task
@@ -201,24 +185,11 @@ class GenEvalTask(Task):
         ]
 
     def build_request(self, sample: Sample) -> ImageRequest:
-        prompt = sample.row.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise SampleError(f"sample {sample.id} has no prompt")
-        return ImageRequest(
-            task=self.name,
-            sample_id=sample.id,
-            index=sample.index,
-            prompt=prompt,
-            seeds=image_seeds(self.seed, prompt, self.options.images_per_prompt),
-            cfg_weight=self.options.cfg_weight,
-            temperature=self.options.temperature,
-        )
+        return image_request(self.name, sample, self.seed, self.options)
 
     def image_generation_key(self) -> dict[str, Any]:
         """Only these options change the images; the scorer options do not (changing them rescores the folder)."""
-        options = self.options
-        return {"images_per_prompt": options.images_per_prompt, "cfg_weight": options.cfg_weight,
-                "temperature": options.temperature}  # fmt: skip
+        return self.options.generation_key()
 
     def result_notes(self, metrics: Mapping[str, float | None]) -> list[str]:
         """How far the overall and the scorers are from the published protocol."""
@@ -257,7 +228,7 @@ class GenEvalTask(Task):
                     "on the built-in demo rows geneval.detector=auto uses the tiny random detector; set "
                     "--task-option geneval.detector=mask2former (or mmdet) to use geneval.detector_weights"
                 )
-            device = _scorer_device(self.options.scorer_device)
+            device = scorer_device(self.options.scorer_device)
             batch = self.options.scorer_batch_size
             self._detector = build_detector(self.detector_name, self.options.detector_weights, device, batch_size=batch)
             self._classifier = build_color_classifier(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from janus_eval.api import RemoteFile
 from janus_eval.data.cache import cache_root
-from janus_eval.data.hashing import file_sha256
+from janus_eval.data.hashing import file_sha256, git_blob_id
 from janus_eval.errors import UserError
 
 DOWNLOAD_TIMEOUT_SECONDS = 60
@@ -22,14 +22,23 @@ DOWNLOAD_TIMEOUT_SECONDS = 60
 
 def cached_path(file: RemoteFile, cache_dir: Path | None = None) -> Path:
     """Where the verified copy of `file` lives in the cache (keyed by its checksum)."""
-    return (cache_dir if cache_dir is not None else cache_root() / "data") / file.sha256[:16] / file.name
+    key = file.sha256 if file.sha256 else f"blob-{file.git_blob}"
+    return (cache_dir if cache_dir is not None else cache_root() / "data") / key[:16] / file.name
+
+
+def matches(path: Path, file: RemoteFile) -> bool:
+    """Whether the file at `path` has the content `file` names (its sha256, else its git blob id)."""
+    return file_sha256(path) == file.sha256 if file.sha256 else git_blob_id(path) == file.git_blob
 
 
 def _verify(path: Path, file: RemoteFile, where: str) -> None:
-    actual = file_sha256(path)
-    if actual != file.sha256:
+    if file.sha256:
+        actual, expected, kind = file_sha256(path), file.sha256, "sha256"
+    else:
+        actual, expected, kind = git_blob_id(path), file.git_blob, "git blob id"
+    if actual != expected:
         raise UserError(
-            f"{where} has sha256 {actual}, expected {file.sha256} (the canonical {file.name} from {file.url}); "
+            f"{where} has {kind} {actual}, expected {expected} (the canonical {file.name} from {file.url}); "
             "the file differs from the one the protocol fixes"
         )
 
@@ -43,7 +52,7 @@ def fetch(file: RemoteFile, *, local_dir: Path | None = None, cache_dir: Path | 
         _verify(path, file, str(path))
         return path
     target = cached_path(file, cache_dir)
-    if target.is_file() and file_sha256(target) == file.sha256:
+    if target.is_file() and matches(target, file):
         return target
     remedy = (
         f"on an offline machine, download it elsewhere and either place it at {target} or put it in "
@@ -52,7 +61,7 @@ def fetch(file: RemoteFile, *, local_dir: Path | None = None, cache_dir: Path | 
     if os.environ.get("JANUS_EVAL_OFFLINE") == "1":
         raise UserError(f"{file.name} is not cached and JANUS_EVAL_OFFLINE=1 forbids downloading {file.url}; {remedy}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{file.name}.", suffix=".part")
+    handle, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{Path(file.name).name}.", suffix=".part")
     try:
         with os.fdopen(handle, "wb") as out, urllib.request.urlopen(file.url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
             while chunk := response.read(1 << 20):

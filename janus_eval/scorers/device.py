@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 from janus_eval.errors import UserError, first_line
+
+
+def scorer_device(option: str) -> str:
+    """A scorer model's device: this process's local GPU under `auto` (else the CPU), or the option, checked."""
+    if option != "auto":
+        return check_device(option)
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return "cpu"
 
 
 def check_device(device: str) -> str:
