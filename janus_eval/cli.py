@@ -22,6 +22,8 @@ EPILOG = """regression check of two runs (paired bootstrap CI; see `janus-eval c
   janus-eval compare results/janus-pro-7b results/my-checkpoint --fail-on-regression
 GenEval summary of a results file of the official evaluator:
   janus-eval geneval-import results.jsonl [--output summary.json]
+DPG-Bench summary of the results file of the official compute_dpg_bench.py (see `janus-eval dpg-import -h`):
+  janus-eval dpg-import dpg-bench_<time>_results.txt [--details ..._detail.txt --csv dpg_bench.csv]
 
 examples:
   janus-eval --model janus-tiny --tasks mme,pope --data demo
@@ -215,11 +217,18 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     return 1 if dead else 0
 
 
+SUBCOMMANDS = {
+    "compare": "janus_eval.reports.compare",
+    "geneval-import": "janus_eval.reports.geneval_import",
+    "dpg-import": "janus_eval.reports.dpg_import",
+}
+
+
 def _subcommand(name: str, argv: list[str]) -> int:
-    """`compare` and `geneval-import`: their own parsers, the same error handling as a run."""
+    """`compare`, `geneval-import` and `dpg-import`: their own parsers, the same error handling as a run."""
     import importlib
 
-    module = importlib.import_module({"compare": "janus_eval.reports.compare", "geneval-import": "janus_eval.reports.geneval_import"}[name])
+    module = importlib.import_module(SUBCOMMANDS[name])
     try:
         return module.main(argv)
     except SystemExit as exc:
@@ -266,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if interruptible:
         signal.signal(signal.SIGINT, exit_at_once)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["compare"], ["geneval-import"]):
+    if argv[:1] and argv[0] in SUBCOMMANDS:
         if interruptible:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         return _subcommand(argv[0], argv[1:])
