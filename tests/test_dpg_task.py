@@ -282,3 +282,45 @@ def test_local_demo_data_loads_without_files() -> None:
     assert [row["item_id"] for row in data.rows] == ["demo_cat", "demo_garden", "demo_sign", "demo_street"]
     with pytest.raises(UserError, match="dpg_bench.vqa_model=mplug"):
         DpgBenchTask(DpgBenchOptions(vqa_weights="/somewhere"), demo=True).vqa()
+
+
+def test_the_files_download_verified_from_their_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import http.server
+    import threading
+    from functools import partial
+
+    from janus_eval.tasks import dpg_bench
+
+    root = tmp_path / "www"
+    (root / "prompts").mkdir(parents=True)
+    csv = root / "dpg_bench.csv"
+    pd.DataFrame([{"item_id": "a", "text": "", "keywords": "", "proposition_id": 1, "dependency": "0,0",
+                   "category_broad": "", "category_detailed": "", "tuple": "entity - whole (a)",
+                   "question_natural_language": "Is there a?"}], columns=list(CSV_COLUMNS)).to_csv(csv, index=False)  # fmt: skip
+    texts = {"a": "Prompt a.", "b": "Prompt b.", "c": "Prompt c."}
+    for item, text in texts.items():
+        (root / "prompts" / f"{item}.txt").write_text(text)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    blob = hashlib.sha1(b"blob %d\x00" % csv.stat().st_size + csv.read_bytes()).hexdigest()
+    files = tuple(RemoteFile(f"prompts/{item}.txt", f"{base}/prompts/{item}.txt",
+                             hashlib.sha256(text.encode()).hexdigest()) for item, text in texts.items())  # fmt: skip
+    monkeypatch.setattr(dpg_bench, "CSV_FILE", RemoteFile("dpg_bench.csv", f"{base}/dpg_bench.csv", git_blob=blob))
+    monkeypatch.setattr(dpg_bench, "prompt_files", lambda: files)
+    try:
+        data = load_task_data(DpgBenchTask(DpgBenchOptions(skip_first_row=False)), "hub")
+        assert [(r["item_id"], r["prompt"], len(r["questions"])) for r in data.rows] == [
+            ("a", "Prompt a.", 1), ("b", "Prompt b.", 0), ("c", "Prompt c.", 0)]
+        gone = RemoteFile("prompts/d.txt", f"{base}/prompts/d.txt", "0" * 64)
+        monkeypatch.setattr(dpg_bench, "prompt_files", lambda: (*files, gone))
+        with pytest.raises(UserError, match="cannot download .*prompts/d.txt"):
+            load_task_data(DpgBenchTask(), "hub")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

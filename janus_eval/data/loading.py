@@ -98,11 +98,17 @@ def _load_files(task: Task, source: FileSource, data_dir: Path | None) -> Loaded
     if local_dir is not None:
         _check_present(task.name, source, local_dir)
         paths = {file.name: fetch(file, local_dir=local_dir) for file in source.files}
-    else:  # many small files (DPG-Bench's 1,065 prompts) download a few at a time
-        from concurrent.futures import ThreadPoolExecutor
+    else:
+        first, *rest = source.files
+        paths = {first.name: fetch(first)}  # an unreachable host fails here, once
+        if rest:  # many small files (DPG-Bench's 1,065 prompts) download a few at a time
+            from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=min(8, len(source.files))) as pool:
-            paths = dict(zip([f.name for f in source.files], pool.map(fetch, source.files)))
+            pool = ThreadPoolExecutor(max_workers=min(8, len(rest)))
+            try:
+                paths.update(zip([file.name for file in rest], pool.map(fetch, rest)))
+            finally:  # after a failure, the files not started yet are not tried
+                pool.shutdown(wait=True, cancel_futures=True)
     rows = task.rows_from_files(paths)
     where = f"the files in {local_dir}" if local_dir is not None else f"the files of task {task.name!r}"
     _check_columns(task.name, source, list(rows[0].keys()) if rows else [], where)
