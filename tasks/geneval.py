@@ -24,14 +24,13 @@ from janus_eval.api import (
     RemoteFile,
     Resource,
     Sample,
-    SampleError,
     SampleScore,
     Task,
     TaskOptions,
-    image_seeds,
 )
 from janus_eval.data.sample_ids import occurrence_ids
 from janus_eval.errors import UserError
+from janus_eval.prompts.image_requests import ImageGenerationOptions, image_request
 from janus_eval.registry import register_task
 from janus_eval.rules.geneval import TASK_TAGS, GenEvalRules, decide, objects_needing_color, select_objects
 from janus_eval.rules.geneval_summary import GenEvalMetric, prompt_key
@@ -45,12 +44,10 @@ METADATA_FILE = RemoteFile(
 )
 
 
-class GenEvalOptions(TaskOptions):
-    """GenEval options: generation settings, then the scorer models, then the official evaluator's options."""
+class GenEvalOptions(ImageGenerationOptions):
+    """GenEval options: generation settings (images_per_prompt, cfg_weight, temperature), then the scorer models,
+    then the official evaluator's options."""
 
-    images_per_prompt: int = Field(default=4, ge=1, description="images per prompt (GenEval's default: 4)")
-    cfg_weight: float = Field(default=5.0, ge=0, description="classifier-free guidance weight (Janus: 5)")
-    temperature: float = Field(default=1.0, ge=0, description="sampling temperature of image tokens (Janus: 1)")
     detector: Literal["auto", "mask2former", "mmdet", "tiny"] = Field(
         default="auto",
         description=(
@@ -192,24 +189,11 @@ class GenEvalTask(Task):
         ]
 
     def build_request(self, sample: Sample) -> ImageRequest:
-        prompt = sample.row.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise SampleError(f"sample {sample.id} has no prompt")
-        return ImageRequest(
-            task=self.name,
-            sample_id=sample.id,
-            index=sample.index,
-            prompt=prompt,
-            seeds=image_seeds(self.seed, prompt, self.options.images_per_prompt),
-            cfg_weight=self.options.cfg_weight,
-            temperature=self.options.temperature,
-        )
+        return image_request(self.name, sample, self.seed, self.options)
 
     def image_generation_key(self) -> dict[str, Any]:
         """Only these options change the images; the scorer options do not (changing them rescores the folder)."""
-        options = self.options
-        return {"images_per_prompt": options.images_per_prompt, "cfg_weight": options.cfg_weight,
-                "temperature": options.temperature}  # fmt: skip
+        return self.options.generation_key()
 
     def result_notes(self, metrics: Mapping[str, float | None]) -> list[str]:
         """How far the overall and the scorers are from the published protocol."""
