@@ -372,10 +372,6 @@ class GenEvalTask(Task):
                 ),
                 "no prompt rewriting (none is mentioned by the Janus papers)",
                 (
-                    "decoded pixels are rounded to uint8; DeepSeek's generation_inference.py truncates (at most one "
-                    "grey level apart)"
-                ),
-                (
                     "detector=mask2former resizes inputs with PIL/torchvision bilinear, mmdet with cv2 bilinear "
                     "(about one grey level apart when upscaling)"
                 ),

@@ -424,7 +424,7 @@ def assemble_result(
         metrics=metrics,
         headline=Headline(metric=task.headline, value=headline_value),
         published=published,
-        protocol=task.protocol_card(),
+        protocol=protocol_with_model_prompt(task, adapter),
         scorers=task.scorer_info(),
         notes=notes,
         options=task.options.model_dump(mode="json"),
@@ -461,6 +461,13 @@ def assemble_result(
             world_size=context.world_size,
         ),
     )
+
+
+def protocol_with_model_prompt(task: Task, adapter: ModelAdapter) -> dict[str, Any]:
+    """The task's protocol card with the adapter's rendered prompt template (`model_prompt`) when it has one."""
+    card = task.protocol_card()
+    template = adapter.prompt_template(task.request_kind)
+    return {**card, "model_prompt": template} if template else card
 
 
 __all__ = ["RunConfig", "evaluate", "run_task", "build_tasks", "build_adapter", "TaskOptions"]
