@@ -25,6 +25,7 @@ from janus_eval.engine.config_hash import config_hash, generation_hash
 from janus_eval.engine.distributed import DistContext, init_from_env
 from janus_eval.engine.image_folder import claim_images_dir, recorded_output, save_output
 from janus_eval.engine.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
+from janus_eval.engine.overlap import BatchFinisher
 from janus_eval.engine.record_store import RecordStore
 from janus_eval.errors import UserError
 from janus_eval.registry import MODELS, TASKS
@@ -376,17 +377,32 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
                 bar.update(len(batch_again))
             # longest first: a batch that does not fit in memory fails at the start, not after hours
             built.sort(key=lambda pair: pair[1].length_hint, reverse=True)
-            for batch in chunks(built, config.batch_size):
-                tick = time.perf_counter()
-                outputs = _generate(adapter, [request for _, request in batch])
-                seconds = time.perf_counter() - tick
-                stats.generation_seconds += seconds
-                scores = task.score_batch([sample for sample, _ in batch], outputs)
-                for (sample, request), output, score in zip(batch, outputs, scores):
-                    writer.write(sample, output, request, None, seconds / len(batch), score)
-                stats.generated += len(batch)
-                bar.update(len(batch))
+            # scoring and recording a batch (scorer models, PNG files) overlaps the next batch's generation
+            with BatchFinisher() as finisher:
+                for batch in chunks(built, config.batch_size):
+                    tick = time.perf_counter()
+                    outputs = _generate(adapter, [request for _, request in batch])
+                    seconds = time.perf_counter() - tick
+                    stats.generation_seconds += seconds
+                    finisher.submit(_finish_batch, task, writer, stats, bar, batch, outputs, seconds)
     return stats
+
+
+def _finish_batch(
+    task: Task,
+    writer: SampleWriter,
+    stats: ExecutionStats,
+    bar: Any,
+    batch: Sequence[tuple[Sample, Request]],
+    outputs: list[Output],
+    seconds: float,
+) -> None:
+    """Scores a generated batch and records its samples (runs on the finisher's thread)."""
+    scores = task.score_batch([sample for sample, _ in batch], outputs)
+    for (sample, request), output, score in zip(batch, outputs, scores):
+        writer.write(sample, output, request, None, seconds / len(batch), score)
+    stats.generated += len(batch)
+    bar.update(len(batch))
 
 
 def assemble_result(
