@@ -184,7 +184,9 @@ class JanusHFAdapter(ModelAdapter):
         dtype = DTYPES[spec.dtype] if spec.dtype != "auto" else auto_dtype(device)
 
         source = resolve_source(spec, args)
-        model, processor, commit = load_model(source, spec, dtype, device, args.get("attn_implementation"))
+        # SDPA unless told otherwise: the attention the image step loop's device-side masks are built for
+        attention = args.get("attn_implementation") or "sdpa"
+        model, processor, commit = load_model(source, spec, dtype, device, attention)
         return cls(
             spec,
             source,
@@ -312,6 +314,8 @@ class JanusHFAdapter(ModelAdapter):
 
         generation_config = GenerationConfig(
             max_length=prompt_length + max(limits),
+            # compile=true on CUDA: a static cache, which transformers' generate compiles (no recompiles per length)
+            cache_implementation="static" if self.compile == "true" and self.device.type == "cuda" else None,
             do_sample=False,
             num_beams=1,
             bos_token_id=self.bos_token_id,
