@@ -31,25 +31,31 @@ ROW = (
 
 
 def measure(task: str, adapter: Any, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
-    config = task_runs.run_config(task, scratch / task, args.prompts, args.images_per_prompt, args.batch_size)
+    """Bare calls and whole runs alternately (`--repeats` each, a fresh output folder per run); the best of each."""
     device = adapter.device
-    task_runs.bare_adapter_calls(config, adapter)  # warm-up (same shapes)
-    janus_shapes.synchronize(device)
-    start = time.perf_counter()
-    images = task_runs.bare_adapter_calls(config, adapter)
-    janus_shapes.synchronize(device)
-    bare = time.perf_counter() - start
-    start = time.perf_counter()
-    result = task_runs.run_task(config, adapter)
-    janus_shapes.synchronize(device)
-    whole = time.perf_counter() - start
+    warm = task_runs.run_config(task, scratch / f"{task}-warm-up", args.prompts, args.images_per_prompt, args.batch_size)
+    task_runs.bare_adapter_calls(warm, adapter)  # warm-up (same shapes)
+    bare, whole, images, generated = [], [], 0, 0
+    for repeat in range(args.repeats):
+        config = task_runs.run_config(task, scratch / f"{task}-{repeat}", args.prompts, args.images_per_prompt, args.batch_size)
+        janus_shapes.synchronize(device)
+        start = time.perf_counter()
+        images = task_runs.bare_adapter_calls(config, adapter)
+        janus_shapes.synchronize(device)
+        bare.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        generated = task_runs.run_task(config, adapter).counts.generated
+        janus_shapes.synchronize(device)
+        whole.append(time.perf_counter() - start)
     return {
         "task": task,
         "images": images,
-        "bare_seconds": round(bare, 3),
-        "run_seconds": round(whole, 3),
-        "overhead_percent": round(100 * (whole - bare) / bare, 2),
-        "generated": result.counts.generated,
+        "bare_seconds": round(min(bare), 3),
+        "run_seconds": round(min(whole), 3),
+        "overhead_percent": round(100 * (min(whole) - min(bare)) / min(bare), 2),
+        "all_bare_seconds": [round(value, 3) for value in bare],
+        "all_run_seconds": [round(value, 3) for value in whole],
+        "generated": generated,
     }
 
 

@@ -117,6 +117,7 @@ def task_parser(description: str, batch_size: int = 2) -> argparse.ArgumentParse
     parser.add_argument("--prompts", type=int, default=4, help="GenEval demo prompts (at most 12)")
     parser.add_argument("--images-per-prompt", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=batch_size, help="prompts per adapter call (--batch-size)")
+    parser.add_argument("--repeats", type=int, default=2, help="harness: alternating repeats, best of each kept")
     return parser
 
 
