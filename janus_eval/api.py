@@ -655,3 +655,8 @@ class ModelAdapter(ABC):
     def peak_memory_bytes(self) -> int | None:
         """Peak accelerator memory, when the adapter can tell."""
         return None
+
+    def prompt_template(self, kind: RequestKind) -> dict[str, Any] | None:
+        """How this model renders a request of `kind` (template text, roles and why): recorded in the protocol
+        card, since a task's prompt reaches the model only through the adapter's template."""
+        return None

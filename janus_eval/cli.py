@@ -375,15 +375,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.list_models:
                 _list_models()
             return 0
+        finished = False
         try:
             code = _run(args, ["janus-eval", *argv])
             if interrupted():  # a Ctrl-C that a library swallowed (one raised inside a finalizer is lost)
                 raise KeyboardInterrupt
+            finished = True
             return code
         finally:
             from janus_eval.engine.distributed import shutdown
 
-            shutdown()
+            shutdown(clean=finished)
     except UserError as exc:
         _fail(str(exc))
         return exc.exit_code
