@@ -41,11 +41,13 @@ from janus_eval.model_adapters.janusflow_loading import (
     resolve_checkpoint,
     vae_dtype,
 )
+from janus_eval.model_adapters.janusflow_processor import DEFAULT_TAGS
 from janus_eval.model_adapters.janusflow_sampling import euler_sample, initial_noise
 from janus_eval.model_adapters.janusflow_tiny import BUILDER_VERSION
 from PIL import Image
 
 from janus_eval.api import (
+    ChatMessage,
     ImageOutput,
     ImageRequest,
     ModelAdapter,
@@ -293,6 +295,21 @@ class JanusFlowAdapter(ModelAdapter):
             },
         }
 
+    def prompt_template(self, kind: str) -> dict[str, Any]:
+        """The rendered prompt of a request kind and its roles (for the protocol card), known without the weights."""
+        if kind == "image":
+            return {
+                "template": render_generation_prompt("{prompt}", ROLE_SETS[self.gen_roles]),
+                "roles": list(ROLE_SETS[self.gen_roles]),
+                "roles_chosen_by": _chosen_by(self.spec, "gen_roles"),
+                "then": "BOS first; the generation tag DeepSeek appends is dropped for the time-embedding token",
+            }
+        return {
+            "template": render_chat([ChatMessage("user", ["{text}"])], ROLE_SETS[self.chat_roles], image_token=DEFAULT_TAGS["image_tag"]),
+            "roles": list(ROLE_SETS[self.chat_roles]),
+            "roles_chosen_by": _chosen_by(self.spec, "chat_roles"),
+        }
+
     def peak_memory_bytes(self) -> int | None:
         if self.device.type == "cuda":
             return int(torch.cuda.max_memory_allocated(self.device))
@@ -426,9 +443,11 @@ def latent_shape(checkpoint: Checkpoint) -> tuple[int, int, int]:
     return channels, size // scale, size // scale
 
 
-def render_chat_example(roles: tuple[str, str]) -> str:
-    from janus_eval.api import ChatMessage
+def _chosen_by(spec: ModelSpec, argument: str) -> str:
+    return f"the {argument} argument" if argument in spec.args else "JanusFlow's default (User/Assistant, as its code)"
 
+
+def render_chat_example(roles: tuple[str, str]) -> str:
     return render_chat([ChatMessage("user", ["{question}"])], roles)
 
 

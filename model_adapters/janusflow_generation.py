@@ -11,21 +11,11 @@ causal attention with a padding mask and per-row positions makes invisible to ea
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Sequence
 
 import torch
 from janus_eval.model_adapters.janusflow_model import JanusFlowModel
-
-
-@functools.cache
-def cache_keyword() -> str:
-    """LlamaModel's keyword for the KV cache: transformers renames `past_key_values` to `cache` (the old name is
-    deprecated and goes in 5.40)."""
-    from transformers import LlamaModel
-
-    return "cache" if "cache" in inspect.signature(LlamaModel.forward).parameters else "past_key_values"
+from janus_eval.model_adapters.transformers_compat import cache_argument
 
 
 class PromptBatch:
@@ -61,7 +51,7 @@ class PromptBatch:
             attention_mask=self.prompt_mask,
             position_ids=positions.to(device),
             use_cache=True,
-            **{cache_keyword(): self.cache},
+            **{cache_argument(language): self.cache},
         )
 
     def velocity(self, latents: torch.Tensor, timesteps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,13 +62,14 @@ class PromptBatch:
         length = step_input.shape[1]
         mask = torch.cat([self.prompt_mask, self.prompt_mask.new_ones((self.prompt_mask.shape[0], length))], dim=1)
         positions = self.next_position.unsqueeze(1) + torch.arange(length, device=latents.device)
+        language = model.language_model.model
         try:
-            hidden = model.language_model.model(
+            hidden = language(
                 inputs_embeds=step_input,
                 attention_mask=mask,
                 position_ids=positions,
                 use_cache=True,
-                **{cache_keyword(): self.cache},
+                **{cache_argument(language): self.cache},
             ).last_hidden_state
         finally:
             self.cache.crop(-length)  # back to the prompt's keys and values for the next step

@@ -228,6 +228,9 @@ def test_demo_run_of_understanding_and_geneval(tmp_path: Path, capsys: pytest.Ca
     result = read_json(tmp_path / "janusflow-tiny" / "geneval.json")
     assert result["protocol"]["model"]["generation"]["steps"] == 3  # (the paper's 30 by default; 3 keep the test fast)
     assert result["model_identity"]["adapter"] == "janusflow"
+    assert result["protocol"]["model"]["prompt"]["template"] == "User: {prompt}\n\nAssistant:"
+    mme_prompt = read_json(tmp_path / "janusflow-tiny" / "mme.json")["protocol"]["model"]["prompt"]
+    assert mme_prompt["template"] == "User: {text}\n\nAssistant:" and mme_prompt["roles"] == ["User", "Assistant"]
     images = sorted((tmp_path / "janusflow-tiny" / "geneval_images").glob("*/samples/*.png"))
     assert len(images) == 4 and Image.open(images[0]).size == (32, 32)
     assert read_json(tmp_path / "janusflow-tiny" / "mme.json")["counts"]["scored"] == 1
