@@ -47,6 +47,7 @@ from janus_eval.model_adapters.janus_loading import (
     resolve_source,
 )
 from janus_eval.model_adapters.janus_sampling import (
+    PAPER_CFG_WEIGHT,
     ImageRow,
     PerRowTokenLimit,
     SeededRowSampler,
@@ -294,7 +295,12 @@ class JanusHFAdapter(ModelAdapter):
         provenance = {"checkpoint": self.identity()["model"], "commit": self.commit}
         for key in ("revision", "source_format", "image_do_normalize_from"):
             provenance[key] = self.provenance.get(key)
-        return {"image_do_normalize": self.provenance.get("image_do_normalize"), "provenance": provenance}
+        return {
+            "image_do_normalize": self.provenance.get("image_do_normalize"),
+            # what a generation task that leaves its guidance weight unset gets
+            "cfg_weight_when_unset": PAPER_CFG_WEIGHT,
+            "provenance": provenance,
+        }
 
     def peak_memory_bytes(self) -> int | None:
         if self.device.type == "cuda":

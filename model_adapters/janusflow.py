@@ -68,7 +68,6 @@ log = logging.getLogger(__name__)
 
 PAPER_CFG_WEIGHT = 2.0  # JanusFlow §4.4: "we set the CFG factor to 2 and the number of sampling steps to 30"
 PAPER_STEPS = 30
-CFG_FROM_REQUEST = "request"
 KNOWN_ARGS = (
     "model",
     "label",
@@ -92,14 +91,14 @@ class JanusFlowAdapter(ModelAdapter):
 
     Adapter arguments (`--model-args key=value,...`): `model` (hub id or folder, janusflow only), `label`,
     `published_as`, `vae` (hub id or diffusers folder of the latent decoder; default stabilityai/sdxl-vae pinned)
-    and `vae_revision`, `cfg_weight` (guidance weight w, default 2; `request` takes each request's), `steps` (Euler
+    and `vae_revision`, `cfg_weight` (guidance weight w, overriding the task's; unset: the task's when it sets one, else 2), `steps` (Euler
     steps, default 30), `chat_roles` / `gen_roles` (`plain` = User/Assistant, the default of both; `special`),
     `batch_size` (requests per text forward), `image_batch_size` (images per flow batch, each a conditional and an
     unconditional row), `seed` (text sampling at temperature > 0), `attn_implementation`.
     """
 
     name: ClassVar[str] = ADAPTER_NAME
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     supports: ClassVar[frozenset[RequestKind]] = frozenset({"text", "image"})
     description: ClassVar[str] = (
         "DeepSeek JanusFlow (rectified flow + SDXL VAE) in DeepSeek's original layout "
@@ -128,7 +127,7 @@ class JanusFlowAdapter(ModelAdapter):
         self.device = device
         self.dtype = dtype
         self.vae_dtype = vae_dtype(dtype)
-        self.cfg_weight = cfg_weight  # None: each request's
+        self.cfg_weight = cfg_weight  # None: the task's, else the paper's
         self.steps = steps
         self.chat_roles = chat_roles
         self.gen_roles = gen_roles
@@ -256,7 +255,7 @@ class JanusFlowAdapter(ModelAdapter):
         return {
             "method": "rectified flow, Euler steps from noise at t=0 to t=1 (JanusFlow §3.2)",
             "cfg": "v = w*v_cond - (w-1)*v_uncond",
-            "cfg_weight": self.cfg_weight if self.cfg_weight is not None else "each request's cfg_weight",
+            "cfg_weight": self.cfg_weight if self.cfg_weight is not None else f"the task's cfg_weight, else {PAPER_CFG_WEIGHT:g}",
             "steps": self.steps,
             "latent": [channels, side, side],
             "image_size": self.checkpoint.arch.image_size,
@@ -278,7 +277,7 @@ class JanusFlowAdapter(ModelAdapter):
                 "decode": "VAE decode of z / scaling_factor (+ shift_factor), one image at a time; clamp to [-1, 1], "
                 "(x+1)/2*255 rounded to the nearest grey level (the README's save_image)",
                 "vae_dtype": _dtype_name(self.vae_dtype),
-                "request_settings_used": ["seeds", *(["cfg_weight"] if self.cfg_weight is None else [])],
+                "request_settings_used": ["seeds", *(["cfg_weight (when set)"] if self.cfg_weight is None else [])],
                 "request_settings_ignored": [*(["cfg_weight"] if self.cfg_weight is not None else []), "temperature", "top_k", "top_p"],
             },
             "understanding": {
@@ -396,15 +395,16 @@ class JanusFlowAdapter(ModelAdapter):
         return [ImageOutput(request_images) for request_images in images]
 
     def guidance_weight(self, request: ImageRequest) -> float:
-        """The adapter's w, or the request's with `cfg_weight=request`. A different request weight is named once."""
+        """The weight w of a request: the adapter's `cfg_weight` when set, else the request's, else the paper's 2.
+
+        A task's explicit weight that the adapter's own overrides is named once."""
         if self.cfg_weight is None:
-            return float(request.cfg_weight)
-        if request.cfg_weight != self.cfg_weight and request.cfg_weight not in self._ignored_cfg:
+            return PAPER_CFG_WEIGHT if request.cfg_weight is None else float(request.cfg_weight)
+        if request.cfg_weight not in (None, self.cfg_weight) and request.cfg_weight not in self._ignored_cfg:
             self._ignored_cfg.add(request.cfg_weight)
             log.warning(
-                "%s: task %r asks for cfg_weight %g; JanusFlow samples with its own cfg_weight %g (the paper's w is %g; "
-                "--model-args cfg_weight=request uses the task's)",
-                self.label, request.task, request.cfg_weight, self.cfg_weight, PAPER_CFG_WEIGHT,
+                "%s: task %r asks for cfg_weight %g; --model-args cfg_weight=%g overrides it",
+                self.label, request.task, request.cfg_weight, self.cfg_weight,
             )  # fmt: skip
         return self.cfg_weight
 
@@ -453,13 +453,11 @@ def render_chat_example(roles: tuple[str, str]) -> str:
 
 def _parse_cfg_weight(value: str | None) -> float | None:
     if value is None:
-        return PAPER_CFG_WEIGHT
-    if value == CFG_FROM_REQUEST:
         return None
     try:
         weight = float(value)
     except ValueError:
-        raise UserError(f"cfg_weight={value!r} is not a number (or `{CFG_FROM_REQUEST}`)") from None
+        raise UserError(f"cfg_weight={value!r} is not a number") from None
     if not weight >= 0 or weight == float("inf"):
         raise UserError(f"cfg_weight must be a finite number >= 0, got {value!r}")
     return weight

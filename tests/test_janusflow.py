@@ -64,10 +64,10 @@ def test_names_pins_and_identity_need_no_weights(adapter: JanusFlowAdapter) -> N
     json.dumps([identity, card])
     assert fresh._model is None  # keys and cards are known before anything loads
     assert fresh.label == "janusflow-tiny" and fresh.reference_key is None
-    assert identity["sampler"]["cfg_weight"] == 2.0 and identity["sampler"]["steps"] == 30
+    assert identity["sampler"]["cfg_weight"] == "the task's cfg_weight, else 2" and identity["sampler"]["steps"] == 30
     assert identity["sampler"]["latent"] == [4, 16, 16] and identity["vae"]["model"] == "janusflow-tiny/vae"
     assert card["generation"]["cfg"] == "v = w*v_cond - (w-1)*v_uncond"
-    assert card["generation"]["request_settings_ignored"] == ["cfg_weight", "temperature", "top_k", "top_p"]
+    assert card["generation"]["request_settings_ignored"] == ["temperature", "top_k", "top_p"]
     assert card["understanding"]["template"] == "User: {question}\n\nAssistant:"
 
 
@@ -207,15 +207,20 @@ def test_guidance_weight_and_steps_change_images_and_are_recorded(adapter: Janus
     assert not torch.equal(adapter.sample_latents([prompt], seeds, [1.0], steps=4), reference)
     assert not torch.equal(adapter.sample_latents([prompt], seeds, [2.0], steps=3), reference)
     assert torch.equal(adapter.sample_latents([prompt], seeds, [2.0], steps=0), adapter.sample_latents([prompt], seeds, [7.0], steps=0))
+    # unset everywhere: the paper's w = 2; a task's weight is used; the adapter's own overrides it, said once
+    assert adapter.guidance_weight(ImageRequest("g", "p", 0, "x", [1])) == 2.0
+    assert adapter.guidance_weight(_image(0, "x", [1], cfg_weight=5.0)) == 5.0
+    assert adapter.identity()["sampler"]["cfg_weight"] == "the task's cfg_weight, else 2"
+    assert adapter.protocol_card()["generation"]["request_settings_used"] == ["seeds", "cfg_weight (when set)"]
+    fixed = JanusFlowAdapter.from_spec(ModelSpec("janusflow-tiny", args={"cfg_weight": "3", "steps": "12"}))
     with caplog.at_level(logging.WARNING):
-        assert adapter.guidance_weight(_image(0, "x", [1], cfg_weight=5.0)) == 2.0  # the adapter's w, said once
-    assert "asks for cfg_weight 5; JanusFlow samples with its own cfg_weight 2" in caplog.text
-    follows = JanusFlowAdapter.from_spec(ModelSpec("janusflow-tiny", args={"cfg_weight": "request", "steps": "12"}))
-    assert follows.guidance_weight(_image(0, "x", [1], cfg_weight=5.0)) == 5.0
-    assert follows.identity()["sampler"]["cfg_weight"] == "each request's cfg_weight"
-    assert follows.identity()["sampler"]["steps"] == 12
-    assert follows.protocol_card()["generation"]["request_settings_used"] == ["seeds", "cfg_weight"]
-    assert follows.identity() != adapter.identity()
+        assert fixed.guidance_weight(_image(0, "x", [1], cfg_weight=5.0)) == 3.0
+        assert fixed.guidance_weight(ImageRequest("g", "p", 0, "x", [1])) == 3.0
+    assert caplog.text.count("asks for cfg_weight 5; --model-args cfg_weight=3 overrides it") == 1
+    assert fixed.identity()["sampler"]["cfg_weight"] == 3.0
+    assert fixed.identity()["sampler"]["steps"] == 12
+    assert fixed.protocol_card()["generation"]["request_settings_ignored"][0] == "cfg_weight"
+    assert fixed.identity() != adapter.identity()
 
 
 def test_demo_run_of_understanding_and_geneval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
