@@ -104,6 +104,7 @@ def test_the_demo_asks_each_tile_and_question_scores_by_the_official_rule_and_ne
         # identity and protocol: endpoint, model, request and reduction
         vqa = result["scorers"]["vqa"]
         assert (vqa["backend"], vqa["endpoint"], vqa["model"], vqa["reduction"]) == ("judge-vqa", server.url, "judge-x", "first_word")
+        assert "batch_size" not in vqa  # a batch's questions go at once, --judge-concurrency in flight
         card = result["protocol"]["scoring"]["vqa_endpoint"]
         assert card["answer_reduction"] == "first_word" and "lower-cased" in card["notes"]
         assert any("vqa_model=judge" in d for d in result["protocol"]["deviations"])

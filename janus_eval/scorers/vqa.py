@@ -185,6 +185,8 @@ class CachedVqa:
         return found
 
     def describe(self) -> dict[str, Any]:
+        if self.backend.takes_whole_calls:  # the batch size does not apply
+            return self.backend.describe()
         return {**self.backend.describe(), "batch_size": self.batch_size}
 
 
