@@ -5,6 +5,11 @@ Each generated image's features are extracted as its batch finishes (`score_batc
 sidecar next to its PNG (`features.<config>.npy`, its sha256 in the sample's record); the metric folds them
 into running sums (n, Σx, Σxxᵀ) one sample at a time, so memory stays constant in the number of images and
 a resumed or sharded run extracts nothing twice.
+
+Two optional scores, off by default: KID (`kid=true`, clean-fid's `kernel_distance` over the same features,
+the reference's feature rows cached beside its statistics) and the CLIP score (`clip_score=true`, per image
+in the record). Off, they leave the options' dump, the protocol card and the scorers, hence the record keys,
+as they were.
 """
 
 from __future__ import annotations
@@ -16,12 +21,19 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from PIL import Image
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from janus_eval.api import (
     ImageOutput,
     ImageRequest,
     Output,
+    Resource,
     Sample,
     SampleError,
     SampleScore,
@@ -34,14 +46,22 @@ from janus_eval.data.sidecars import ArraySidecar
 from janus_eval.errors import UserError
 from janus_eval.prompts.image_requests import CFG_WEIGHT_HELP, cfg_weight_card
 from janus_eval.rules.fid_metric import FrechetMetric
+from janus_eval.rules.kernel_distance import KID_SUBSET_SIZE, KID_SUBSETS, KidSettings
+from janus_eval.rules.mean_interval import CONFIDENCE, RESAMPLES
+from janus_eval.rules.mean_interval import SEED as INTERVAL_SEED
+from janus_eval.scorers.clip_score import DEFAULT_CLIP_SCORE_ARCH, ClipScorer, clip_score_resources
 from janus_eval.scorers.device import scorer_device
 from janus_eval.scorers.fid_features import FEATURE_BATCH_SIZE, FeatureExtractor, build_feature_extractor
 from janus_eval.scorers.fid_preprocess import FidPreprocessing
 from janus_eval.scorers.fid_reference import LoadedReference, ReferenceFolder, file_statistics, folder_statistics
+from janus_eval.scorers.open_clip_loading import clip_choice
 
 # the papers' image count: FID is biased upward at small N, so only runs of this many images meet them
 PAPER_IMAGES = 30_000
 DEMO_REFERENCE_VERSION = 1
+# the optional scores' options: left out of the options' dump while at their defaults (off), so that runs
+# without them keep the record keys they had before these options existed
+OPTIONAL_SCORE_OPTIONS = ("kid", "kid_subsets", "kid_subset_size", "kid_seed", "clip_score", "clip_model", "clip_weights")
 
 
 class FeatureScore(SampleScore):
@@ -51,6 +71,8 @@ class FeatureScore(SampleScore):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
     features: Any = None
+    # 100 x max(cos(image, caption), 0) with `clip_score=true`
+    clip_score: float | None = None
 
 
 class FrechetOptions(TaskOptions):
@@ -75,12 +97,37 @@ class FrechetOptions(TaskOptions):
     feature_batch_size: int = Field(default=FEATURE_BATCH_SIZE, ge=1, description="images per feature forward pass")
     feature_workers: int | None = Field(default=None, ge=0, description="reference decoding processes (None: auto)")
     scorer_device: str = Field(default="auto", description="device of the feature network (auto: the local GPU)")
+    kid: bool = Field(default=False, description="also compute KID (clean-fid's kernel_distance; caches reference rows)")
+    kid_subsets: int = Field(default=KID_SUBSETS, ge=1, description="KID: random subsets averaged (clean-fid: 100)")
+    kid_subset_size: int = Field(
+        default=KID_SUBSET_SIZE, ge=2, description="KID: largest subset size (clean-fid: 1000; min with both sides)"
+    )
+    kid_seed: int = Field(default=0, description="KID: seed of numpy's legacy RandomState drawing the subsets")
+    clip_score: bool = Field(default=False, description="also compute the CLIP score (torchmetrics' definition)")
+    clip_model: Literal["auto", "ViT-B-32", "ViT-L-14", "tiny"] = Field(
+        default="auto", description=f"CLIP score's open_clip model; auto = {DEFAULT_CLIP_SCORE_ARCH} (demo: tiny)"
+    )
+    clip_weights: str | None = Field(
+        default=None, description="CLIP score's open_clip pretrained tag or local checkpoint file (default: openai)"
+    )
 
-    @field_validator("eval_res", "feature_workers", "inception_weights", "reference", "reference_stats", mode="before")
+    @field_validator(
+        "eval_res", "feature_workers", "inception_weights", "reference", "reference_stats", "clip_weights", mode="before"
+    )
     @classmethod
     def _none_from_the_command_line(cls, value: Any) -> Any:
         """`--task-option coco_fid.eval_res=none` (or null, or empty) unsets an optional value."""
         return None if isinstance(value, str) and value.strip().lower() in ("", "none", "null") else value
+
+    @model_serializer(mode="wrap")
+    def _without_unused_optional_scores(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The options as dumped (and hashed into the record keys), without the optional scores' options that are
+        at their defaults: a run without KID or CLIP score has the identity it had before they existed."""
+        data = handler(self)
+        for name in OPTIONAL_SCORE_OPTIONS:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                data.pop(name, None)
+        return data
 
 
 def seeded_order(keys: Sequence[str], seed: int) -> list[int]:
@@ -109,7 +156,7 @@ class FrechetTask(Task):
     group_key: ClassVar[str | None] = None
     comparable_options = frozenset(
         {"sample_seed", "cfg_weight", "temperature", "feature_extractor", "inception_weights", "reference",
-         "reference_stats", "feature_batch_size", "feature_workers", "scorer_device"}
+         "reference_stats", "feature_batch_size", "feature_workers", "scorer_device", *OPTIONAL_SCORE_OPTIONS}
     )  # fmt: skip
 
     options: FrechetOptions
@@ -118,6 +165,7 @@ class FrechetTask(Task):
         super().__init__(options, seed=seed, demo=demo)
         self._extractor: FeatureExtractor | None = None
         self._reference: LoadedReference | None = None
+        self._clip: ClipScorer | None = None
 
     @property
     def headline(self) -> str:
@@ -215,7 +263,8 @@ class FrechetTask(Task):
     def score_batch(self, samples: Sequence[Sample], outputs: Sequence[Output | None]) -> list[dict[str, Any]]:
         """The features of every image of the batch in `feature_batch_size` forward passes.
 
-        Score: {"features": the image's feature vector as a sidecar array}; a failed sample has None.
+        Score: {"features": the image's feature vector as a sidecar array}, and with `clip_score=true` its
+        "clip_score" (the CLIP scorer's batches over the same images); a failed sample has None.
         """
         images: list[tuple[int, Image.Image]] = []
         for position, output in enumerate(outputs):
@@ -229,7 +278,44 @@ class FrechetTask(Task):
             features = self.extractor().features([image for _, image in images])
             for (position, _), row in zip(images, features):
                 scores[position] = {"features": ArraySidecar(row)}
+            if self.options.clip_score:
+                captions = [str(samples[position].meta["prompt"]) for position, _ in images]
+                values = self.clip_scorer().scores([image for _, image in images], captions)
+                for (position, _), value in zip(images, values):
+                    scores[position]["clip_score"] = value
+        if self.options.clip_score:
+            for score in scores:
+                score.setdefault("clip_score", None)
         return scores
+
+    # ------------------------------------------------------------------------- CLIP score
+
+    @property
+    def clip_model(self) -> str:
+        """The CLIP score's open_clip model (`auto` resolved: tiny on the demo rows, else ViT-B-32)."""
+        return clip_choice(self.options.clip_model, self.options.clip_weights, self.demo, DEFAULT_CLIP_SCORE_ARCH)[0]
+
+    @property
+    def clip_weights(self) -> str | None:
+        """Its weights: OpenAI's ('openai' tag) unless a tag or a file is given; none for tiny (own weights)."""
+        return clip_choice(self.options.clip_model, self.options.clip_weights, self.demo, DEFAULT_CLIP_SCORE_ARCH)[1]
+
+    def clip_scorer(self) -> ClipScorer:
+        """The CLIP scorer, built on first use (UserError when its weights cannot be had)."""
+        if self._clip is None:
+            self._clip = ClipScorer(
+                self.clip_model,
+                self.clip_weights,
+                scorer_device(self.options.scorer_device),
+                self.options.feature_batch_size,
+                option=f"{self.name}.clip_weights",
+            )
+        return self._clip
+
+    def resources(self) -> list[Resource]:
+        """The task's data, and the CLIP score's weights when it is on (the Inception file is fetched by URL)."""
+        extra = clip_score_resources(self.clip_model, self.clip_weights, self.name) if self.options.clip_score else []
+        return [*super().resources(), *extra]
 
     # ------------------------------------------------------------------------- reference
 
@@ -257,24 +343,40 @@ class FrechetTask(Task):
             elif self.demo and options.reference_stats is None:
                 folder = self.reference_folder(self.demo_reference_dir())
             if options.reference_stats is not None:
-                self._reference = file_statistics(Path(options.reference_stats).expanduser(), self.extractor(), folder)
+                self._reference = file_statistics(
+                    Path(options.reference_stats).expanduser(), self.extractor(), folder, with_rows=options.kid
+                )
             elif folder is not None:
-                self._reference = folder_statistics(folder, self.extractor(), options.feature_workers)
+                self._reference = folder_statistics(
+                    folder, self.extractor(), options.feature_workers, with_rows=options.kid
+                )
             else:
                 raise UserError(self.missing_reference())
         return self._reference
 
+    def kid_settings(self) -> KidSettings | None:
+        options = self.options
+        return KidSettings(options.kid_subsets, options.kid_subset_size, options.kid_seed) if options.kid else None
+
     def new_metric(self) -> FrechetMetric:
-        return FrechetMetric(lambda: self.reference().statistics, group_key=self.group_key)
+        return FrechetMetric(
+            lambda: self.reference().statistics,
+            group_key=self.group_key,
+            kid=self.kid_settings(),
+            clip_score=self.options.clip_score,
+        )
 
     def scorer_info(self) -> dict[str, Any]:
         """The feature network and the reference set's identity (fingerprint, counts): what the FID depends on."""
         extractor, reference = self.extractor(), self.reference()
         info = reference.info
-        return {
+        scorers = {
             "feature_extractor": extractor.describe(),
             "reference": {key: info[key] for key in ("source", "fingerprint", "groups", "count")},
         }
+        if self.options.clip_score:
+            scorers["clip_score"] = self.clip_scorer().describe()
+        return scorers
 
     # ------------------------------------------------------------------------- comparison with the papers
 
@@ -308,6 +410,8 @@ class FrechetTask(Task):
             )
         if self.extractor_name == "tiny":
             notes.append("features of the tiny random network (demo): the FID measures nothing")
+        if self.options.clip_score and self.clip_model == "tiny":
+            notes.append("CLIP score of the tiny random CLIP (demo): it measures nothing")
         return notes
 
     # ------------------------------------------------------------------------- protocol card
@@ -358,5 +462,47 @@ class FrechetTask(Task):
                 "num_reference": "reference images in the statistics",
                 "statistics": "running sums n, Σx, Σxxᵀ in float64; covariance with n - 1 (np.cov); "
                 "tr((Σ₁Σ₂)^½) from the eigenvalues of Σ₁^½Σ₂Σ₁^½ (matches clean-fid's sqrtm to 1e-6 relative)",
+                **self.optional_metrics_card(),
             },
+            **self.optional_scores_card(),
         }
+
+    def optional_metrics_card(self) -> dict[str, str]:
+        """The optional scores' metric descriptions (nothing when they are off: the card stays as it was)."""
+        metrics = {}
+        if self.options.kid:
+            metrics["kid"] = "kernel inception distance over all images, as clean-fid's kernel_distance (lower is better)"
+        if self.options.clip_score:
+            metrics["clip_score"] = "mean over images of 100 x max(cos(image embedding, caption embedding), 0)"
+            metrics["clip_score_ci_low"] = metrics["clip_score_ci_high"] = (
+                f"{CONFIDENCE:.0%} percentile bootstrap interval of the mean ({RESAMPLES} resamples of the images, "
+                f"numpy default_rng({INTERVAL_SEED}))"
+            )
+        return metrics
+
+    def optional_scores_card(self) -> dict[str, Any]:
+        """How KID and the CLIP score are computed, when they are on (nothing otherwise)."""
+        options, card = self.options, {}
+        if options.kid:
+            card["kid"] = {
+                "reference": "GaParmar/clean-fid 0.1.35 cleanfid.fid.kernel_distance(reference, generated)",
+                "kernel": "polynomial, degree 3, gamma 1/d, coef 1: (xᵀy / d + 1)³",
+                "estimate": "unbiased MMD² per subset, averaged over the subsets",
+                "num_subsets": options.kid_subsets,
+                "subset_size": f"min(n_generated, n_reference, {options.kid_subset_size})",
+                "draws": f"np.random.RandomState({options.kid_seed}).choice(n, m, replace=False): generated rows, "
+                "then reference rows, per subset (clean-fid's order; it uses the unseeded global state)",
+                "rows": "generated: sample order (the image folder's sorted order); reference: sorted file order",
+                "arithmetic": "float64",
+            }
+        if options.clip_score:
+            card["clip_score"] = {
+                "definition": "torchmetrics CLIPScore: 100 x max(cos(E_image, E_caption), 0) per image; mean over images",
+                "model": self.clip_model,
+                "pretrained": self.clip_weights,
+                "library": "open_clip (its eval transform; its tokenizer, truncating to the 77-token context)",
+                "caption": "the sample's prompt, verbatim",
+                "notes": "GigaGAN's evaluation.py (b2d3716), whose ViT-B/32 with OpenAI's weights is the default here, "
+                "reports the mean raw cosine of captions prefixed with 'A photo depicts ': not the same number",
+            }
+        return card

@@ -35,6 +35,7 @@ from janus_eval.registry import register_task
 from janus_eval.rules.geneval import TASK_TAGS, GenEvalRules, decide, objects_needing_color, select_objects
 from janus_eval.rules.geneval_summary import GenEvalMetric, prompt_key
 from janus_eval.scorers.device import scorer_device
+from janus_eval.scorers.open_clip_loading import clip_choice
 
 GENEVAL_COMMIT = "af4902f24d3ca90ebbb446dd9891a59e0f82725f"
 METADATA_FILE = RemoteFile(
@@ -145,16 +146,12 @@ class GenEvalTask(Task):
     @property
     def clip_model(self) -> str:
         """The colour classifier's architecture (`auto` resolved: tiny on demo rows, else ViT-L-14)."""
-        if self.options.clip_model == "auto":
-            return "tiny" if self.demo else "ViT-L-14"
-        return self.options.clip_model
+        return clip_choice(self.options.clip_model, self.options.clip_weights, self.demo, "ViT-L-14")[0]
 
     @property
     def clip_weights(self) -> str | None:
         """open_clip weights: the official 'openai' tag unless a path or another tag is given (none for tiny)."""
-        if self.options.clip_weights is not None or self.clip_model == "tiny":
-            return self.options.clip_weights
-        return "openai"
+        return clip_choice(self.options.clip_model, self.options.clip_weights, self.demo, "ViT-L-14")[1]
 
     @property
     def headline(self) -> str:

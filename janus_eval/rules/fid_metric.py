@@ -3,6 +3,10 @@
 Sums are keyless (a sample added twice counts twice), so shards, resumed runs and bootstrap draws merge by
 adding them. Feature rows are buffered and folded into the sums in blocks (one matrix product per block
 instead of one outer product per image); memory stays constant in the number of images.
+
+Two optional scores ride along: KID (clean-fid's `kernel_distance`), which needs every feature row, so the
+rows also go to a disk-backed `RowStore`; and the CLIP score, a mean of per-image scores with a bootstrap
+interval.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import numpy as np
 
 from janus_eval.api import Metric, Sample
 from janus_eval.rules.frechet import FeatureStats, fid_from_stats
+from janus_eval.rules.kernel_distance import ConcatRows, KidSettings, Rows, RowStore, kernel_distance
+from janus_eval.rules.mean_interval import mean_interval
 
 OVERALL = "all"
 # feature rows kept before they are folded into the sums (512 x 2048 float32 = 4 MiB)
@@ -23,9 +29,11 @@ FLUSH_ROWS = 512
 
 @dataclass
 class ReferenceStatistics:
-    """The real images' feature sums, per group (COCO: one group; MJHQ: its 10 categories)."""
+    """The real images' feature sums, per group (COCO: one group; MJHQ: its 10 categories), and for KID their
+    feature rows per group (None when only the sums were loaded)."""
 
     groups: dict[str, FeatureStats]
+    features: dict[str, Rows] | None = None
     _overall: FeatureStats | None = field(default=None, repr=False)
 
     def overall(self) -> FeatureStats:
@@ -42,6 +50,12 @@ class ReferenceStatistics:
     def count(self) -> int:
         return sum(stats.count for stats in self.groups.values())
 
+    def rows(self) -> Rows:
+        """Every reference feature row, group after group in the groups' order (clean-fid's sorted file order)."""
+        if self.features is None:
+            raise ValueError("the reference statistics were loaded without their feature rows, which KID needs")
+        return ConcatRows([self.features[group] for group in self.groups])
+
 
 class FrechetMetric(Metric):
     """FID of the generated images against reference statistics, overall and per group.
@@ -51,13 +65,27 @@ class FrechetMetric(Metric):
     "fid_<group>" per group when there are groups, "num_images" and "num_reference"; a FID needs at least
     two images on each side (else None). `reference` is called only by `compute`, and only when there are
     images, so metrics of single samples (bootstrap units) and of failed runs never load the reference.
+
+    With `kid` settings, "kid" is clean-fid's KID over all images (rows kept in arrival order, i.e. sample
+    order); with `clip_score`, "clip_score" is the mean of the scores' "clip_score" values, with the 95%
+    bootstrap interval "clip_score_ci_low" / "clip_score_ci_high".
     """
 
-    def __init__(self, reference: Callable[[], ReferenceStatistics], group_key: str | None = None) -> None:
+    def __init__(
+        self,
+        reference: Callable[[], ReferenceStatistics],
+        group_key: str | None = None,
+        kid: KidSettings | None = None,
+        clip_score: bool = False,
+    ) -> None:
         self.reference = reference
         self.group_key = group_key
         self.stats: dict[str, FeatureStats] = {}
         self.pending: dict[str, list[np.ndarray]] = {}
+        self.kid = kid
+        self.rows = RowStore() if kid is not None else None
+        self.clip_score = clip_score
+        self.clip_scores: list[float] = []
 
     def update(self, sample: Sample, score: Mapping[str, Any]) -> None:
         features = score.get("features")
@@ -67,6 +95,10 @@ class FrechetMetric(Metric):
             raise TypeError(f"sample {sample.id}: features must be an array (read the record's sidecar first)")
         group = str(sample.meta[self.group_key]) if self.group_key else OVERALL
         self._append(group, features.reshape(1, -1))
+        if self.rows is not None:
+            self.rows.append(features.reshape(1, -1))
+        if self.clip_score and score.get("clip_score") is not None:
+            self.clip_scores.append(float(score["clip_score"]))
 
     def _append(self, group: str, row: np.ndarray) -> None:
         rows = self.pending.setdefault(group, [])
@@ -91,8 +123,13 @@ class FrechetMetric(Metric):
     def merge(self, other: Metric) -> None:
         if not isinstance(other, FrechetMetric):
             raise TypeError(f"cannot merge {type(other).__name__} into FrechetMetric")
+        if (other.kid, other.clip_score) != (self.kid, self.clip_score):
+            raise ValueError("cannot merge FID metrics of other optional scores (KID, CLIP score)")
         if other is self:
             self._flush_all()
+        if self.rows is not None and other.rows is not None:
+            self.rows.extend(other.rows)
+        self.clip_scores.extend(list(other.clip_scores))
         # the other's pending rows are taken as rows (a one-sample unit of a bootstrap draw costs no D x D sum)
         for group, rows in [(g, list(r)) for g, r in other.pending.items()]:
             for row in rows:
@@ -111,7 +148,7 @@ class FrechetMetric(Metric):
     def compute(self) -> dict[str, float | None]:
         groups = self.generated()
         if not groups:  # no image (every sample failed): no FID, and no reason to load the reference
-            return {"fid": None, "num_images": 0.0, "num_reference": None}
+            return {"fid": None, "num_images": 0.0, "num_reference": None, **self._optional(None)}
         reference = self.reference()
         overall = None
         for stats in groups.values():
@@ -128,6 +165,19 @@ class FrechetMetric(Metric):
         if self.group_key:
             for group in sorted(reference.groups):
                 metrics[f"fid_{group}"] = _fid(groups.get(group), reference.groups[group])
+        metrics.update(self._optional(reference))
+        return metrics
+
+    def _optional(self, reference: ReferenceStatistics | None) -> dict[str, float | None]:
+        """KID and the CLIP score (with its interval), when asked for; None where there is nothing to score."""
+        metrics: dict[str, float | None] = {}
+        if self.kid is not None and self.rows is not None:
+            metrics["kid"] = None
+            if reference is not None and len(self.rows) >= 2 and reference.count >= 2:
+                metrics["kid"] = kernel_distance(reference.rows(), self.rows, self.kid)
+        if self.clip_score:
+            mean, low, high = mean_interval(self.clip_scores)
+            metrics.update({"clip_score": mean, "clip_score_ci_low": low, "clip_score_ci_high": high})
         return metrics
 
 

@@ -5,6 +5,10 @@ cached in `cache_root()/fid-reference/<key>.npz`, keyed by the set's fingerprint
 its grouping and the feature protocol (extractor weights, preprocessing), so a changed folder or protocol
 never reuses them. Such a file can also be given as precomputed statistics; it records what it was made from,
 and a file of another protocol or another reference set is refused.
+
+KID needs every reference feature row, not only the sums: only when it is asked for, the rows are kept too,
+one float32 `.npy` per group beside the statistics (`<key>.<group>.features.npy`, their sha256 in its
+metadata), and read memory-mapped. A FID-only run neither writes nor needs them.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ import numpy as np
 from PIL import Image
 
 from janus_eval.data.cache import cache_root
-from janus_eval.data.hashing import files_fingerprint, hash_json
+from janus_eval.data.hashing import cached_file_sha256, files_fingerprint, hash_json
 from janus_eval.errors import UserError
 from janus_eval.rules.fid_metric import OVERALL, ReferenceStatistics
 from janus_eval.rules.frechet import STATS_FORMAT, FeatureStats
+from janus_eval.rules.kernel_distance import NpyRows, Rows
 from janus_eval.scorers.fid_features import FeatureExtractor
 
 log = logging.getLogger(__name__)
@@ -131,7 +136,11 @@ def _as_list(batch: list[Any]) -> list[Any]:
     return batch
 
 
-def _group_statistics(files: Sequence[Path], extractor: FeatureExtractor, workers: int | None) -> FeatureStats:
+def _group_statistics(
+    files: Sequence[Path], extractor: FeatureExtractor, workers: int | None, rows_path: Path | None = None
+) -> FeatureStats:
+    """The sums of a group's features, streamed one batch at a time; with `rows_path`, every row is also
+    written there (a float32 .npy in file order, moved into place once complete)."""
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
@@ -141,12 +150,62 @@ def _group_statistics(files: Sequence[Path], extractor: FeatureExtractor, worker
         _Decoded(files, extractor), batch_size=extractor.batch_size, num_workers=workers, collate_fn=_as_list
     )
     stats = FeatureStats.empty(extractor.dim)
-    for batch in tqdm(loader, desc="FID reference features", unit="batch", disable=None, leave=False):
-        for index, array, error in batch:
-            if array is None:
-                raise UserError(f"unreadable reference image {files[index]} ({error}); remove or replace it")
-        stats.add(extractor.features_of_arrays([array for _, array, _ in batch]))
+    rows = staging = None
+    if rows_path is not None:
+        rows_path.parent.mkdir(parents=True, exist_ok=True)
+        staging = rows_path.with_name(f".{rows_path.name}.{os.getpid()}.tmp")
+        rows = np.lib.format.open_memmap(staging, mode="w+", dtype=np.float32, shape=(len(files), extractor.dim))
+    try:
+        for batch in tqdm(loader, desc="FID reference features", unit="batch", disable=None, leave=False):
+            for index, array, error in batch:
+                if array is None:
+                    raise UserError(f"unreadable reference image {files[index]} ({error}); remove or replace it")
+            features = extractor.features_of_arrays([array for _, array, _ in batch])
+            stats.add(features)
+            if rows is not None:
+                rows[[index for index, _, _ in batch]] = features
+        if rows is not None and staging is not None and rows_path is not None:
+            rows.flush()
+            del rows
+            os.chmod(staging, 0o644)
+            os.replace(staging, rows_path)
+    finally:
+        if staging is not None and staging.exists():
+            staging.unlink()
     return stats
+
+
+def rows_file(statistics_file: Path, group: str) -> Path:
+    """Where a group's feature rows sit beside a statistics file."""
+    return statistics_file.with_name(f"{statistics_file.stem}.{group}.features.npy")
+
+
+def _rows_metadata(statistics_file: Path, groups: Sequence[str]) -> dict[str, dict[str, str]]:
+    return {
+        group: {"file": rows_file(statistics_file, group).name, "sha256": cached_file_sha256(rows_file(statistics_file, group))}
+        for group in groups
+    }
+
+
+def _load_rows(statistics_file: Path, metadata: Mapping[str, Any]) -> dict[str, Rows] | None:
+    """The groups' feature rows recorded beside a statistics file (read on demand), or None when any is missing,
+    changed or of another shape than the statistics say."""
+    recorded = metadata.get("features")
+    if not isinstance(recorded, dict) or set(recorded) != set(metadata.get("groups", {})):
+        return None
+    rows = {}
+    for group, entry in recorded.items():
+        path = statistics_file.with_name(str(entry.get("file", "")))
+        if not path.is_file() or cached_file_sha256(path) != entry.get("sha256"):
+            return None
+        try:
+            table = NpyRows(path)
+        except ValueError:
+            return None
+        if table.shape[0] != metadata["groups"][group]:
+            return None
+        rows[group] = table
+    return rows
 
 
 def save_statistics(path: Path, statistics: ReferenceStatistics, metadata: Mapping[str, Any]) -> None:
@@ -196,15 +255,16 @@ def _check_protocol(metadata: Mapping[str, Any], expected: Mapping[str, Any], pa
 
 
 def folder_statistics(
-    folder: ReferenceFolder, extractor: FeatureExtractor, workers: int | None = None
+    folder: ReferenceFolder, extractor: FeatureExtractor, workers: int | None = None, with_rows: bool = False
 ) -> LoadedReference:
-    """The statistics of a reference folder: from the cache when the fingerprint and protocol match, else
-    streamed through the extractor (one batch in memory at a time) and cached."""
+    """The statistics of a reference folder: from the cache when the fingerprint and protocol match (and, with
+    `with_rows`, the feature rows KID needs are there too), else streamed through the extractor (one batch in
+    memory at a time) and cached, with the rows when asked for."""
     fingerprint = folder.fingerprint()
     protocol = protocol_key(extractor)
     key = hash_json({"format": STATS_FORMAT, "fingerprint": fingerprint, "protocol": protocol})
     path = cache_root() / "fid-reference" / f"{key[:32]}.npz"
-    metadata = {
+    metadata: dict[str, Any] = {
         "format": STATS_FORMAT,
         "fingerprint": fingerprint,
         "protocol": protocol,
@@ -214,19 +274,33 @@ def folder_statistics(
     if path.is_file():
         statistics, recorded = load_statistics(path)
         if recorded.get("fingerprint") == fingerprint and recorded.get("protocol") == protocol:
-            return LoadedReference(statistics, _info("folder", folder.root, path, recorded))
-        log.warning("the cached FID statistics %s do not match their key; computing them again", path)
+            rows = _load_rows(path, recorded) if with_rows else None
+            if not with_rows or rows is not None:
+                statistics.features = rows
+                return LoadedReference(statistics, _info("folder", folder.root, path, recorded))
+            log.info("the cached FID statistics %s lack the feature rows KID needs; computing them", path)
+        else:
+            log.warning("the cached FID statistics %s do not match their key; computing them again", path)
     log.info("computing FID reference statistics of %d images in %s", folder.count, folder.root)
     statistics = ReferenceStatistics(
-        {g: _group_statistics(files, extractor, workers) for g, files in folder.groups.items()}
+        {
+            group: _group_statistics(files, extractor, workers, rows_file(path, group) if with_rows else None)
+            for group, files in folder.groups.items()
+        }
     )
+    if with_rows:
+        metadata["features"] = _rows_metadata(path, list(folder.groups))
     save_statistics(path, statistics, metadata)
+    statistics.features = _load_rows(path, metadata) if with_rows else None
     return LoadedReference(statistics, _info("folder", folder.root, path, metadata))
 
 
-def file_statistics(path: Path, extractor: FeatureExtractor, folder: ReferenceFolder | None = None) -> LoadedReference:
+def file_statistics(
+    path: Path, extractor: FeatureExtractor, folder: ReferenceFolder | None = None, with_rows: bool = False
+) -> LoadedReference:
     """Precomputed statistics from `path`, checked against this run's feature protocol and, when the reference
-    folder is given too, against that folder's fingerprint."""
+    folder is given too, against that folder's fingerprint; with `with_rows`, the feature rows recorded beside
+    it (a statistics file made by a run with KID)."""
     if not path.is_file():
         raise UserError(f"the FID statistics file {path} does not exist")
     statistics, metadata = load_statistics(path)
@@ -237,6 +311,14 @@ def file_statistics(path: Path, extractor: FeatureExtractor, folder: ReferenceFo
             f"images; the file: {sum(metadata.get('groups', {}).values())} images from {metadata.get('made_from')}); "
             "pass only one of them, or recompute the statistics from this folder"
         )
+    if with_rows:
+        statistics.features = _load_rows(path, metadata)
+        if statistics.features is None:
+            raise UserError(
+                f"KID needs the reference images' feature rows, which the statistics {path} lack (or whose "
+                f"{rows_file(path, '<group>').name} files are missing or changed): pass the reference folder "
+                "instead, or statistics made by a run with kid=true (copy their .features.npy files along)"
+            )
     return LoadedReference(statistics, _info("statistics file", Path(metadata.get("made_from", "?")), path, metadata))
 
 
