@@ -522,6 +522,11 @@ class Task(ABC):
     def new_metric(self) -> Metric:
         """A fresh aggregator for this task's scores."""
 
+    def headline_metric(self) -> Metric:
+        """A fresh aggregator that needs to compute only the headline: compare's bootstrap recomputes it for every
+        draw, so a task with costly optional metrics (FID's KID) leaves them out here. The full metric by default."""
+        return self.new_metric()
+
     def resampling_unit(self, sample: Sample) -> str:
         """The unit a bootstrap resamples: samples the metric scores together (e.g. the questions of one
         image in MME) must share a unit."""

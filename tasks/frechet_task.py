@@ -366,6 +366,11 @@ class FrechetTask(Task):
             clip_score=self.options.clip_score,
         )
 
+    def headline_metric(self) -> FrechetMetric:
+        """FID only: the bootstrap of `compare` recomputes the headline per draw, and KID (a minute per computation
+        at 30k images) and the CLIP score do not enter it."""
+        return FrechetMetric(lambda: self.reference().statistics, group_key=self.group_key)
+
     def scorer_info(self) -> dict[str, Any]:
         """The feature network and the reference set's identity (fingerprint, counts): what the FID depends on."""
         extractor, reference = self.extractor(), self.reference()

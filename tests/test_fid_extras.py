@@ -19,6 +19,8 @@ from janus_eval.data.demo_images import demo_image
 from janus_eval.data.image_io import decode_image
 from janus_eval.engine.config_hash import _without_prose
 from janus_eval.errors import UserError
+from janus_eval.reports.compare import compare_task
+from janus_eval.rules import fid_metric
 from janus_eval.rules import kernel_distance as kd
 from janus_eval.rules.fid_metric import FrechetMetric, ReferenceStatistics
 from janus_eval.rules.frechet import FeatureStats
@@ -137,6 +139,14 @@ def test_demo_with_kid_and_clip_score_resumes_and_merges_shards_to_one_pass(
     clip_calls.clear()
     assert run_cli(args, capsys)[0] == 0
     assert clip_calls == [] and read_json(model_dir / "coco_fid.json")["metrics"] == metrics
+
+    # compare's bootstrap recomputes only the FID headline per draw: no KID (a minute each at 30k images)
+    def no_kid(*args: object, **kwargs: object) -> float:
+        raise AssertionError("KID computed inside the bootstrap")
+
+    monkeypatch.setattr(fid_metric, "kernel_distance", no_kid)
+    comparison = compare_task("coco_fid", tmp_path / "fresh" / "janus-tiny", model_dir, resamples=20)
+    assert comparison.delta == pytest.approx(0.0)
 
 
 def test_kid_needs_reference_rows_and_missing_clip_weights_fail_offline(

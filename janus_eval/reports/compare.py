@@ -86,7 +86,7 @@ def _model_settings(card: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _headline(task: Task, samples: Sequence[Sample], records: dict[str, SampleRecord]) -> float | None:
-    value = metric_over(task, samples, records).compute().get(task.headline)
+    value = metric_over(task, samples, records, headline_only=True).compute().get(task.headline)
     return None if value is None else float(value)
 
 
@@ -100,7 +100,7 @@ class UnitDraws:
 
     def __init__(self, task: Task, units: Sequence[Sequence[Sample]], records: Mapping[str, SampleRecord]) -> None:
         self.task = task
-        self.metrics = [metric_over(task, group, records) for group in units]
+        self.metrics = [metric_over(task, group, records, headline_only=True) for group in units]
         self.matrix: np.ndarray | None = None
         if all(isinstance(m, CountingMetric) for m in self.metrics):
             closed = [m.close().sums for m in self.metrics if isinstance(m, CountingMetric)]
@@ -120,7 +120,7 @@ class UnitDraws:
             sums: Sums = Counter({key: float(v) for key, v in zip(self.statistics, totals) if v})
             value = template.compute_from(sums).get(self.task.headline)
         else:
-            merged = self.task.new_metric()
+            merged = self.task.headline_metric()
             for position in np.flatnonzero(weights):
                 for _ in range(int(weights[position])):
                     merged.merge(self.metrics[position])

@@ -90,14 +90,18 @@ class SampleRecord(BaseModel):
 
 
 def metric_over(
-    task: Task, samples: Iterable[Sample], records: Mapping[str, SampleRecord], base_dir: Path | None = None
+    task: Task,
+    samples: Iterable[Sample],
+    records: Mapping[str, SampleRecord],
+    base_dir: Path | None = None,
+    headline_only: bool = False,
 ) -> Metric:
     """The task's metric accumulated over the recorded scores of `samples` (the one place scores become metrics).
 
     With `base_dir` (the model folder the records' paths are relative to), scores that reference sidecar
     arrays (FID features) get them read back, one sample at a time.
     """
-    metric = task.new_metric()
+    metric = task.headline_metric() if headline_only else task.new_metric()
     for sample in samples:
         score = records[sample.id].score
         if base_dir is not None:
