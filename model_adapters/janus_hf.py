@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from janus_eval.model_adapters.chat_template import (
+    CHAT_TEMPLATES,
     ROLE_SETS,
+    hf_conversation,
     render_chat,
     render_generation_prompt,
 )
@@ -81,7 +83,9 @@ class JanusHFAdapter(ModelAdapter):
     own resize-and-pad, the default; `transformers` = the processor's, which rounds sizes and resamples
     differently), `do_normalize` (`checkpoint`, `true`, `false`: the image normalisation; janus-1.3b
     defaults to false), `processor_from` (hub id or folder whose tokenizer and processor files a training
-    checkpoint in DeepSeek's original format lacks).
+    checkpoint in DeepSeek's original format lacks), `chat_template` (`deepseek` = DeepSeek's conversation
+    template, the paper protocol and the default; `checkpoint` = the chat template saved with the processor, as
+    lmms-eval's chat models render prompts).
     """
 
     name: ClassVar[str] = ADAPTER_NAME
@@ -107,6 +111,7 @@ class JanusHFAdapter(ModelAdapter):
         image_batch_size: int | None,
         seed: int,
         attn_implementation: str | None,
+        chat_template: str = "deepseek",
     ) -> None:
         self.spec = spec
         self.source = source
@@ -121,6 +126,7 @@ class JanusHFAdapter(ModelAdapter):
         self.image_batch_size = image_batch_size
         self.seed = seed
         self.attn_implementation = attn_implementation
+        self.chat_template = chat_template
         self.checkpoint = checkpoint
         # how the checkpoint is read (source format, conversion, normalisation), for the identity
         self.provenance: dict[str, Any] = dict(checkpoint.provenance)
@@ -183,6 +189,7 @@ class JanusHFAdapter(ModelAdapter):
         batch_size = parse_positive_int(args, "batch_size")
         image_batch_size = parse_positive_int(args, "image_batch_size")
         seed = parse_int(args, "seed", 0)
+        chat_template = parse_choice(args, "chat_template", "deepseek", CHAT_TEMPLATES)
         if spec.dtype not in ("auto", *DTYPES):
             raise UserError(f"dtype {spec.dtype!r} is not supported; choose one of: auto, {', '.join(DTYPES)}")
         device = resolve_device(spec.device)
@@ -203,6 +210,7 @@ class JanusHFAdapter(ModelAdapter):
             batch_size=batch_size,
             image_batch_size=image_batch_size,
             seed=seed,
+            chat_template=chat_template,
         )
 
     @classmethod
@@ -250,6 +258,8 @@ class JanusHFAdapter(ModelAdapter):
             "transformers": transformers.__version__,
             "torch": torch.__version__,
         }
+        if self.chat_template != "deepseek":  # absent at the default, so earlier records keep their keys
+            identity["chat_template"] = self.chat_template
         if self.source.is_local:
             identity["fingerprint"] = folder_fingerprint(Path(self.source.location))
         if self.source.is_tiny:
@@ -273,6 +283,16 @@ class JanusHFAdapter(ModelAdapter):
 
     def render_text_prompt(self, request: TextRequest) -> str:
         """The exact prompt string fed to the processor for one understanding request."""
+        if self.chat_template == "checkpoint":
+            template = getattr(self.processor, "chat_template", None)
+            if not template:
+                raise UserError(
+                    f"{self.source.location} has no chat template saved with its processor; "
+                    "use chat_template=deepseek (DeepSeek's conversation template)"
+                )
+            return self.processor.apply_chat_template(
+                hf_conversation(request.messages), add_generation_prompt=True, tokenize=False
+            )
         return render_chat(
             request.messages,
             ROLE_SETS[self.chat_roles],
