@@ -1,0 +1,260 @@
+"""`lmms-eval --model janus`: lmms-eval's own CLI and task definitions (MME, POPE) over local parquet, through our
+batched adapter; batched equals batch size 1; our harness renders the same requests; both harnesses score the
+same outputs alike (lmms-eval's logged samples read by our `predictions` adapter, ours replayed in lmms-eval).
+
+lmms-eval is installed with `--no-deps` (see .ci/run); without it these tests skip, except in CI where they fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+if importlib.util.find_spec("lmms_eval") is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("lmms-eval is not installed: .ci/run installs it with pip install --no-deps lmms-eval")
+    pytest.skip("lmms-eval is not installed (pip install --no-deps 'lmms-eval>=0.7.3,<0.8')", allow_module_level=True)
+
+from janus_eval.model_adapters import lmms_eval_bridge as bridge  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from janus_eval.api import ChatMessage  # noqa: E402
+from janus_eval.errors import UserError  # noqa: E402
+from tests.helpers import read_json, read_jsonl, run_cli  # noqa: E402
+from tests.lmms_eval_local import write_local_tasks  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+# answers that tell the two yes/no rules of each benchmark apart (exact match, prefix rule, "other")
+ANSWERS = ("Yes", "no", "Yes.", "No, there is not.", "y", "N", "yes and no", "Not sure", "maybe", " YES ", "nope", "Yes, there is.")
+OUR_LMMS_OPTIONS = [
+    "--task-option", "mme.prompt=lmms_eval", "--task-option", "mme.extraction=lmms_eval",
+    "--task-option", "mme.max_new_tokens=16",
+    "--task-option", "pope.prompt=lmms_eval", "--task-option", "pope.extraction=lmms_eval",
+    "--task-option", "pope.max_new_tokens=128", "--task-option", "pope.split=all",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("lmms")
+    data, include = write_local_tasks(root)
+    return {"root": root, "data": data, "include": include}
+
+
+def run_lmms_eval(
+    local: dict[str, Path], name: str, model_args: str, *extra: str, launcher: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """lmms-eval's CLI in a fresh process (or several, under `launcher`); its results and logged samples
+    (task -> lines, by doc_id)."""
+    output = local["root"] / name
+    command = [
+        *(launcher or (sys.executable,)), "-m", "lmms_eval", "--model", "janus", "--model_args", model_args,
+        "--tasks", "mme_local,pope_local", "--include_path", str(local["include"]),
+        "--log_samples", "--output_path", str(output), "--verbosity", "WARNING", *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"} if launcher else None
+    done = subprocess.run(command, cwd=local["root"], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (results_file,) = output.glob("*/*_results.json")
+    samples = {
+        task: {line["doc_id"]: line for line in read_jsonl(next(output.glob(f"*/*_samples_{task}_local.jsonl")))}
+        for task in ("mme", "pope")
+    }
+    return {"results": read_json(results_file)["results"], "samples": samples, "dir": output}
+
+
+@pytest.fixture(scope="module")
+def batched(local: dict[str, Path]) -> dict[str, Any]:
+    # the default resolution of `--model janus` is the chat class (lmms-eval's doc_to_messages)
+    # 12 documents of each task (MME: six images' question pairs); the cross-check below scores all of them
+    return run_lmms_eval(local, "batched", "pretrained=janus-tiny,batch_size=4,chat_template=deepseek", "--limit", "12")
+
+
+def test_lmms_eval_runs_its_mme_and_pope_tasks_with_janus_batched(batched: dict[str, Any]) -> None:
+    mme, pope = batched["results"]["mme_local"], batched["results"]["pope_local"]
+    assert "mme_perception_score,none" in mme  # the first 12 rows are perception questions
+    assert {"pope_accuracy,none", "pope_f1_score,none"} <= set(pope)
+    assert len(batched["samples"]["mme"]) == 12 and len(batched["samples"]["pope"]) == 12
+    first = batched["samples"]["mme"][0]
+    # lmms-eval's own prompt (mme_doc_to_text drops " Please answer yes or no." and appends its suffix)
+    assert first["input"] == "Is there a red circle in this image?\nAnswer the question using a single word or phrase."
+    assert all(isinstance(line["filtered_resps"], str) for task in ("mme", "pope") for line in batched["samples"][task].values())
+
+
+def test_batch_size_one_in_two_torchrun_processes_through_the_simple_interface_gives_the_batched_answers(
+    local: dict[str, Path], batched: dict[str, Any]
+) -> None:
+    # lmms-eval's own multi-process launch: it shards the documents by rank and gathers the answers
+    torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
+    one = run_lmms_eval(
+        local, "one", "pretrained=janus-tiny,chat_template=deepseek", "--batch_size", "1", "--limit", "6",
+        "--force_simple", launcher=torchrun,
+    )  # fmt: skip
+    for task in ("mme", "pope"):
+        assert sorted(one["samples"][task]) == list(range(6))
+        for doc_id, line in one["samples"][task].items():
+            assert line["filtered_resps"] == batched["samples"][task][doc_id]["filtered_resps"], (task, doc_id)
+
+
+def test_our_harness_renders_the_same_requests_under_the_lmms_eval_prompt(
+    local: dict[str, Path], batched: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = local["root"] / "ours"
+    args = ["--model", "janus-tiny", "--tasks", "mme,pope", "--data-dir", str(local["data"]), "--output-dir", str(out),
+            "--limit", "12"]  # fmt: skip
+    code, _, err = run_cli([*args, *OUR_LMMS_OPTIONS], capsys)
+    assert code == 0, err
+    for task in ("mme", "pope"):
+        records = read_jsonl(out / "janus-tiny" / f"{task}.samples.jsonl")
+        assert len(records) == len(batched["samples"][task])
+        for record in records:
+            # lmms-eval strips an answer before it scores or logs it (ConfigurableTask.process_results)
+            assert record["output"].strip() == batched["samples"][task][record["row"]]["filtered_resps"], (task, record["row"])
+
+
+def test_both_harnesses_score_the_same_outputs_alike(local: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    # outputs of "our run", replayed inside lmms-eval by the bridge around our predictions adapter
+    predictions = local["root"] / "predictions"
+    predictions.mkdir()
+    for task, count in (("mme", 28), ("pope", 12)):
+        lines = [json.dumps({"row": row, "output": ANSWERS[(row * 7 + len(task)) % len(ANSWERS)]}) for row in range(count)]
+        (predictions / f"{task}_local.jsonl").write_text("\n".join(lines) + "\n")
+    lmms = run_lmms_eval(local, "replayed", f"adapter=predictions,path={predictions}/{{task}}.jsonl,batch_size=5")
+    for task in ("mme", "pope"):
+        replayed = {row: line["filtered_resps"] for row, line in lmms["samples"][task].items()}
+        assert replayed == {entry["row"]: entry["output"].strip() for entry in read_jsonl(predictions / f"{task}_local.jsonl")}
+
+    # lmms-eval's logged samples, scored by our tasks under lmms-eval's prompt and extraction
+    out = local["root"] / "scored"
+    code, _, err = run_cli(
+        [
+            "--model", "predictions", "--model-args", f"path={lmms['dir']}/*/*_samples_{{task}}_local.jsonl",
+            "--tasks", "mme,pope", "--data-dir", str(local["data"]), "--output-dir", str(out), *OUR_LMMS_OPTIONS,
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    ours_mme = read_json(out / "predictions" / "mme.json")["metrics"]
+    ours_pope = read_json(out / "predictions" / "pope.json")["metrics"]
+    theirs_mme, theirs_pope = lmms["results"]["mme_local"], lmms["results"]["pope_local"]
+    assert 0 < ours_mme["perception"] < 2000 and 0 < ours_pope["overall.f1"] < 100  # the answers exercise the rules
+    assert ours_mme["perception"] == pytest.approx(theirs_mme["mme_perception_score,none"])
+    assert ours_mme["cognition"] == pytest.approx(theirs_mme["mme_cognition_score,none"])
+    for ours, theirs in (("accuracy", "pope_accuracy"), ("precision", "pope_precision"), ("recall", "pope_recall"), ("f1", "pope_f1_score")):
+        assert ours_pope[f"overall.{ours}"] == pytest.approx(100 * theirs_pope[f"{theirs},none"]), ours
+    # lmms-eval's pope_aggregate_yes_ratio counts ground-truth yes (a bug), ours counts predicted yes
+    assert theirs_pope["pope_yes_ratio,none"] == pytest.approx(0.5)
+
+
+# ----------------------------------------------------------------------------- the bridge's pieces
+
+
+def _image(colour: str) -> Image.Image:
+    return Image.new("RGB", (8, 8), colour)
+
+
+def test_contexts_become_interleaved_or_images_first_turns() -> None:
+    red, blue = _image("red"), _image("blue")
+    assert bridge.interleave("Compare <image> with <image>.", [red, blue]) == ["Compare ", red, " with ", blue, "."]
+    # markers that do not match the images: every image first, the context as it is
+    assert bridge.interleave("Look at <image>.", [red, blue]) == [red, blue, "Look at <image>."]
+    assert bridge.paper_spacing([red, blue, "Q?"]) == [red, blue, "\nQ?"]
+    assert bridge.paper_spacing(["A ", red, " B"]) == ["A ", red, " B"]
+
+
+def test_chat_messages_keep_roles_order_and_the_system_prompt_argument(tmp_path: Path) -> None:
+    path = tmp_path / "picture.png"
+    _image("green").save(path)
+    messages = bridge.chat_messages(
+        [
+            {"role": "system", "content": "task system"},
+            {"role": "user", "content": [{"type": "text", "text": "First"}, {"type": "image", "url": _image("red")},
+                                         {"type": "image", "url": str(path)}, {"type": "text", "text": "then?"}]},
+        ],
+        "task doc 0",
+    )  # fmt: skip
+    assert [m.role for m in messages] == ["system", "user"]
+    assert [type(part).__name__ for part in messages[1].content] == ["str", "Image", "Image", "str"]
+    replaced = bridge.with_system_prompt(messages, "mine")
+    assert replaced[0].content == ["mine"] and replaced[1] is messages[1]
+    with pytest.raises(ValueError, match="text and images only"):
+        bridge.chat_messages([{"role": "user", "content": [{"type": "video", "url": "a.mp4"}]}], "task doc 1")
+    with pytest.raises(ValueError, match="images only"):
+        bridge.as_images(["clip.mp4"], "task doc 2")
+
+
+def test_generation_kwargs_map_to_our_request_settings() -> None:
+    assert bridge.generation_settings({"max_new_tokens": 16, "temperature": 0, "top_p": 1.0, "num_beams": 1, "do_sample": False}, 99) == (16, 0.0, [])
+    assert bridge.generation_settings({"until": "\n\n", "temperature": 0.7, "do_sample": True}, 99) == (99, 0.7, ["\n\n"])
+    assert bridge.generation_settings({"temperature": 0.7, "do_sample": False}, 8)[1] == 0.0
+    with pytest.raises(ValueError, match="num_beams"):
+        bridge.generation_settings({"num_beams": 4}, 8)
+    with pytest.raises(ValueError, match="top_p"):
+        bridge.generation_settings({"temperature": 1.0, "top_p": 0.9}, 8)
+    assert bridge.truncate_at_stops("Yes\n\nBecause", ["\n\n", "USER:"]) == "Yes"
+
+
+def test_pretrained_names_map_to_our_model_specs(tmp_path: Path) -> None:
+    assert bridge.adapter_spec("deepseek-community/Janus-Pro-7B", "janus_hf", None, "auto", "auto", {}).name == "janus-pro-7b"
+    assert bridge.adapter_spec("janus-tiny", "janus_hf", None, "auto", "auto", {"seed": 3}).args == {"seed": "3"}
+    local = bridge.adapter_spec(str(tmp_path), "janus_hf", None, "auto", "cpu", {})
+    assert (local.name, local.model_path) == ("janus_hf", str(tmp_path))
+    other = bridge.adapter_spec("someone/Janus-finetune", "janus_hf", "abc", "bfloat16", "auto", {"flag": True})
+    assert (other.name, other.revision, dict(other.args)) == ("janus_hf", "abc", {"model": "someone/Janus-finetune", "flag": "true"})
+
+
+def test_lmms_eval_resolves_janus_through_the_entry_point() -> None:
+    from lmms_eval.models import get_model
+
+    assert get_model("janus") is bridge.JanusChat
+    assert get_model("janus", force_simple=True) is bridge.JanusSimple
+
+
+def test_batch_size_in_model_args_wins_over_the_cli_default_and_bad_values_are_one_message() -> None:
+    model = bridge.JanusSimple.create_from_arg_string("pretrained=janus-tiny,batch_size=16", {"batch_size": 1, "device": "cpu"})
+    assert model.batch_size == 16 and model.adapter.spec.device == "cpu"
+    assert bridge.JanusSimple.create_from_arg_string("pretrained=janus-tiny", {"batch_size": "3"}).batch_size == 3
+    with pytest.raises(UserError, match="auto"):
+        bridge.JanusSimple.create_from_arg_string("pretrained=janus-tiny", {"batch_size": "auto"})
+    with pytest.raises(UserError, match="chat_template"):
+        bridge.JanusSimple(pretrained="janus-tiny", chat_template="vicuna")
+    with pytest.raises(NotImplementedError, match="seedbench_ppl"):
+        model.loglikelihood([])
+
+
+# lmms-eval's chat models render with the checkpoint's template; this one writes the converted hub checkpoints' format
+HUB_STYLE_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'user' %}<|User|>: {% else %}<|Assistant|>: {% endif %}"
+    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<image_placeholder>{{ '\\n' }}{% else %}{{ c['text'] }}"
+    "{% endif %}{% endfor %}{{ '\\n\\n' }}{% endfor %}{% if add_generation_prompt %}<|Assistant|>:{% endif %}"
+)
+
+
+def test_the_default_renders_with_the_checkpoints_chat_template_and_needs_one(tmp_path: Path) -> None:
+    from janus_eval.model_adapters.janus_tiny import ensure_tiny_checkpoint
+
+    folder = tmp_path / "tiny-with-template"
+    shutil.copytree(ensure_tiny_checkpoint(), folder)
+    (folder / "chat_template.jinja").write_text(HUB_STYLE_TEMPLATE)
+    model = bridge.JanusSimple(pretrained=str(folder), device="cpu")
+    messages = [ChatMessage("user", bridge.interleave("Is there a dog?", [_image("red")]))]
+    request, _ = model.text_request(messages, {"max_new_tokens": 4}, 0, "t", "test")
+    assert model.adapter.render_text_prompt(request) == "<|User|>: <image_placeholder>\nIs there a dog?\n\n<|Assistant|>:"
+    assert model.run([(request, [])])[0] == model.adapter.generate_text([request])[0].text
+
+    paper = bridge.JanusSimple(pretrained=str(folder), device="cpu", chat_template="deepseek", system_prompt="Be brief.")
+    request, _ = paper.text_request(messages, {}, 0, "t", "test")
+    assert paper.adapter.render_text_prompt(request) == "Be brief.\n\nUser: <image_placeholder>\nIs there a dog?\n\nAssistant:"
+
+    no_template = bridge.JanusSimple(pretrained="janus-tiny", device="cpu")
+    request, _ = no_template.text_request(messages, {}, 0, "t", "test")
+    with pytest.raises(UserError, match="no chat template"):
+        no_template.adapter.render_text_prompt(request)
