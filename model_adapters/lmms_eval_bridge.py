@@ -318,20 +318,33 @@ class _JanusLmms(lmms):
         return request, stops
 
     def run(self, jobs: Sequence[tuple[TextRequest, list[str]]]) -> list[str]:
-        """Generates every request in batches of similar length through the adapter; texts in the jobs' order."""
+        """Generates every request through the adapter; texts in the jobs' order.
+
+        lmms-eval hands over the requests of all its tasks at once: batches hold requests of one token budget and
+        temperature (a batch runs until its longest row stops, so a 16-token MME question would otherwise wait
+        for 128-token POPE rows), of similar prompt length within it.
+        """
         from tqdm import tqdm
 
-        order = sorted(range(len(jobs)), key=lambda index: -jobs[index][0].length_hint)
+        def settings(index: int) -> tuple[int, float]:
+            return jobs[index][0].max_new_tokens, jobs[index][0].temperature
+
+        order = sorted(range(len(jobs)), key=lambda index: (settings(index), -jobs[index][0].length_hint))
+        batches: list[list[int]] = []
+        for index in order:
+            if batches and len(batches[-1]) < self.batch_size_per_call and settings(batches[-1][0]) == settings(index):
+                batches[-1].append(index)
+            else:
+                batches.append([index])
         texts: list[str] = [""] * len(jobs)
-        if order:
+        if batches:
             self.adapter.load()
         with tqdm(total=len(jobs), disable=self.rank != 0, desc="janus") as progress:
-            for start in range(0, len(order), self.batch_size_per_call):
-                chunk = order[start : start + self.batch_size_per_call]
-                outputs = self.adapter.generate_text([jobs[index][0] for index in chunk])
-                for index, output in zip(chunk, outputs):
+            for batch in batches:
+                outputs = self.adapter.generate_text([jobs[index][0] for index in batch])
+                for index, output in zip(batch, outputs):
                     texts[index] = truncate_at_stops(output.text, jobs[index][1])
-                progress.update(len(chunk))
+                progress.update(len(batch))
         return texts
 
     def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:

@@ -258,3 +258,23 @@ def test_the_default_renders_with_the_checkpoints_chat_template_and_needs_one(tm
     request, _ = no_template.text_request(messages, {}, 0, "t", "test")
     with pytest.raises(UserError, match="no chat template"):
         no_template.adapter.render_text_prompt(request)
+
+
+def test_batches_hold_one_token_budget_and_keep_the_request_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from janus_eval.api import TextOutput
+
+    model = bridge.JanusSimple(adapter="predictions", path=str(tmp_path / "unused.jsonl"), batch_size=2)
+    calls: list[list[int]] = []
+
+    def record(requests: list[Any]) -> list[TextOutput]:
+        calls.append([request.max_new_tokens for request in requests])
+        return [TextOutput(f"{request.index} STOP tail") for request in requests]
+
+    monkeypatch.setattr(model.adapter, "generate_text", record)
+    budgets = [16, 128, 16, 128, 16]
+    jobs = [
+        model.text_request([ChatMessage("user", [f"q{doc}"])], {"max_new_tokens": budget}, doc, "t", "test")
+        for doc, budget in enumerate(budgets)
+    ]
+    assert model.run([(request, [" STOP"]) for request, _ in jobs]) == ["0", "1", "2", "3", "4"]
+    assert sorted(calls) == [[16], [16, 16], [128, 128]]
