@@ -1,6 +1,7 @@
-"""`lmms-eval --model janus`: lmms-eval's own CLI and task definitions (MME, POPE) over local parquet, through our
-batched adapter; batched equals batch size 1; our harness renders the same requests; both harnesses score the
-same outputs alike (lmms-eval's logged samples read by our `predictions` adapter, ours replayed in lmms-eval).
+"""`--model janus` in lmms-eval: its evaluator (in this process, batched) and its CLI (two torchrun processes, batch
+size 1) run its own MME and POPE task definitions over local parquet through our adapter with the same answers; our harness
+renders the same requests; both harnesses score the same outputs alike (lmms-eval's logged samples read by our
+`predictions` adapter, ours replayed in lmms-eval).
 
 lmms-eval is installed with `--no-deps` (see .ci/run); without it these tests skip, except in CI where they fail.
 """
@@ -14,7 +15,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+from unittest import mock
 
 import pytest
 
@@ -40,42 +42,88 @@ OUR_LMMS_OPTIONS = [
     "--task-option", "pope.prompt=lmms_eval", "--task-option", "pope.extraction=lmms_eval",
     "--task-option", "pope.max_new_tokens=128", "--task-option", "pope.split=all",
 ]  # fmt: skip
+LOCAL_TASKS = ["mme_local", "pope_local"]
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Local MME/POPE tasks, one lean TaskManager over them, one torch thread (a tiny model on a shared 2-core
+    machine decodes several times faster without thread hand-offs; restored afterwards), and lmms-eval's CLI under
+    torchrun started at once in the background, so that its two processes start up while this one evaluates."""
+    import torch
+    from lmms_eval.tasks import TaskManager
+
     root = tmp_path_factory.mktemp("lmms")
     data, include = write_local_tasks(root)
-    return {"root": root, "data": data, "include": include}
+    cli = start_torchrun_cli(root, include)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        # include_defaults=False: only our two YAMLs are indexed (they include lmms-eval's own by path)
+        manager = TaskManager("ERROR", include_path=str(include), include_defaults=False)
+        yield {"root": root, "data": data, "include": include, "manager": manager, "cli": cli}
+    finally:
+        torch.set_num_threads(threads)
+        if cli["process"].poll() is None:
+            cli["process"].terminate()
+            cli["process"].wait(timeout=60)
 
 
-def run_lmms_eval(
-    local: dict[str, Path], name: str, model_args: str, *extra: str, launcher: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """lmms-eval's CLI in a fresh process (or several, under `launcher`); its results and logged samples
-    (task -> lines, by doc_id)."""
-    output = local["root"] / name
+def start_torchrun_cli(root: Path, include: Path) -> dict[str, Any]:
+    """`lmms-eval --model janus` at batch size 1 through the simple interface, in two torchrun processes (lmms-eval's
+    own multi-process launch: it shards the documents by rank and gathers the answers), on the first 6 documents."""
+    output, log = root / "torchrun", root / "torchrun.log"
     command = [
-        *(launcher or (sys.executable,)), "-m", "lmms_eval", "--model", "janus", "--model_args", model_args,
-        "--tasks", "mme_local,pope_local", "--include_path", str(local["include"]),
-        "--log_samples", "--output_path", str(output), "--verbosity", "WARNING", *extra,
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "lmms_eval",
+        "--model", "janus", "--model_args", "pretrained=janus-tiny,chat_template=deepseek", "--batch_size", "1",
+        "--force_simple", "--tasks", ",".join(LOCAL_TASKS), "--include_path", str(include), "--limit", "6",
+        "--log_samples", "--output_path", str(output), "--verbosity", "WARNING",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"} if launcher else None
-    done = subprocess.run(command, cwd=local["root"], capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (results_file,) = output.glob("*/*_results.json")
-    samples = {
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            command, cwd=root, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        )
+    return {"process": process, "output": output, "log": log}
+
+
+def evaluate_in_process(local: dict[str, Any], name: str, model_args: str, limit: int | None, **options: Any) -> dict[str, Any]:
+    """lmms-eval's evaluator (`simple_evaluate`, as its CLI calls it) with `--model janus`; its results and the
+    samples it logs, written by lmms-eval's own EvaluationTracker as `--log_samples` writes them."""
+    from lmms_eval.__main__ import parse_eval_args
+    from lmms_eval.evaluator import simple_evaluate
+    from lmms_eval.loggers import EvaluationTracker
+
+    output = local["root"] / name
+    # the CLI's parsed defaults, which the evaluator reads (e.g. --reasoning_tags: the logged filtered_resps is the
+    # answer with reasoning blocks and surrounding white space removed)
+    with mock.patch.object(sys, "argv", ["lmms-eval", "--model", "janus", "--log_samples"]):
+        _, cli_args = parse_eval_args()
+    tracker = EvaluationTracker(output_path=str(output))
+    results = simple_evaluate(
+        model="janus", model_args=model_args, tasks=LOCAL_TASKS, task_manager=local["manager"], limit=limit,
+        log_samples=True, evaluation_tracker=tracker, verbosity="ERROR", datetime_str="20261201_000000",
+        cli_args=cli_args, **options,
+    )  # fmt: skip
+    samples = results.pop("samples")
+    tracker.save_results_aggregated(results=results, samples=samples, datetime_str="20261201_000000")
+    for task in LOCAL_TASKS:
+        tracker.save_results_samples(task_name=task, samples=samples[task])
+    return {"results": results["results"], "samples": logged_samples(output), "dir": output}
+
+
+def logged_samples(output: Path) -> dict[str, dict[int, dict[str, Any]]]:
+    """task -> doc_id -> line of the `--log_samples` files under `output`."""
+    return {
         task: {line["doc_id"]: line for line in read_jsonl(next(output.glob(f"*/*_samples_{task}_local.jsonl")))}
         for task in ("mme", "pope")
     }
-    return {"results": read_json(results_file)["results"], "samples": samples, "dir": output}
 
 
 @pytest.fixture(scope="module")
-def batched(local: dict[str, Path]) -> dict[str, Any]:
-    # the default resolution of `--model janus` is the chat class (lmms-eval's doc_to_messages)
-    # 12 documents of each task (MME: six images' question pairs); the cross-check below scores all of them
-    return run_lmms_eval(local, "batched", "pretrained=janus-tiny,batch_size=4,chat_template=deepseek", "--limit", "12")
+def batched(local: dict[str, Any]) -> dict[str, Any]:
+    # `--model janus` resolves to the chat class (lmms-eval's doc_to_messages); 12 documents of each task
+    # (MME: six images' question pairs)
+    return evaluate_in_process(local, "batched", "pretrained=janus-tiny,batch_size=4,chat_template=deepseek,device=cpu", 12)
 
 
 def test_lmms_eval_runs_its_mme_and_pope_tasks_with_janus_batched(batched: dict[str, Any]) -> None:
@@ -89,23 +137,20 @@ def test_lmms_eval_runs_its_mme_and_pope_tasks_with_janus_batched(batched: dict[
     assert all(isinstance(line["filtered_resps"], str) for task in ("mme", "pope") for line in batched["samples"][task].values())
 
 
-def test_batch_size_one_in_two_torchrun_processes_through_the_simple_interface_gives_the_batched_answers(
-    local: dict[str, Path], batched: dict[str, Any]
+def test_batch_size_one_in_two_torchrun_processes_of_the_cli_through_the_simple_interface_gives_the_batched_answers(
+    local: dict[str, Any], batched: dict[str, Any]
 ) -> None:
-    # lmms-eval's own multi-process launch: it shards the documents by rank and gathers the answers
-    torchrun = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
-    one = run_lmms_eval(
-        local, "one", "pretrained=janus-tiny,chat_template=deepseek", "--batch_size", "1", "--limit", "6",
-        "--force_simple", launcher=torchrun,
-    )  # fmt: skip
+    cli = local["cli"]
+    assert cli["process"].wait(timeout=600) == 0, cli["log"].read_text()[-6000:]
+    gathered = logged_samples(cli["output"])
     for task in ("mme", "pope"):
-        assert sorted(one["samples"][task]) == list(range(6))
-        for doc_id, line in one["samples"][task].items():
+        assert sorted(gathered[task]) == list(range(6))
+        for doc_id, line in gathered[task].items():
             assert line["filtered_resps"] == batched["samples"][task][doc_id]["filtered_resps"], (task, doc_id)
 
 
 def test_our_harness_renders_the_same_requests_under_the_lmms_eval_prompt(
-    local: dict[str, Path], batched: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    local: dict[str, Any], batched: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = local["root"] / "ours"
     args = ["--model", "janus-tiny", "--tasks", "mme,pope", "--data-dir", str(local["data"]), "--output-dir", str(out),
@@ -120,14 +165,14 @@ def test_our_harness_renders_the_same_requests_under_the_lmms_eval_prompt(
             assert record["output"].strip() == batched["samples"][task][record["row"]]["filtered_resps"], (task, record["row"])
 
 
-def test_both_harnesses_score_the_same_outputs_alike(local: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_both_harnesses_score_the_same_outputs_alike(local: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     # outputs of "our run", replayed inside lmms-eval by the bridge around our predictions adapter
     predictions = local["root"] / "predictions"
     predictions.mkdir()
     for task, count in (("mme", 28), ("pope", 12)):
         lines = [json.dumps({"row": row, "output": ANSWERS[(row * 7 + len(task)) % len(ANSWERS)]}) for row in range(count)]
         (predictions / f"{task}_local.jsonl").write_text("\n".join(lines) + "\n")
-    lmms = run_lmms_eval(local, "replayed", f"adapter=predictions,path={predictions}/{{task}}.jsonl,batch_size=5")
+    lmms = evaluate_in_process(local, "replayed", f"adapter=predictions,path={predictions}/{{task}}.jsonl,batch_size=5", None)
     for task in ("mme", "pope"):
         replayed = {row: line["filtered_resps"] for row, line in lmms["samples"][task].items()}
         assert replayed == {entry["row"]: entry["output"].strip() for entry in read_jsonl(predictions / f"{task}_local.jsonl")}
