@@ -239,13 +239,29 @@ class DataSource:
 class RemoteFile:
     """A benchmark file at its canonical URL, verified by its sha256 after download.
 
-    `sha256=None` marks a file whose checksum no primary source publishes (MJHQ-30K's metadata): it is
-    used unverified, and the sha256 of the copy read goes into the data fingerprint instead.
+    A file whose sha256 could not be computed from a copy gives its git blob id instead (`git hash-object`, the id
+    its repository's tree names it by). `unpinned=True` (and no checksum) marks a file whose checksum no primary
+    source publishes (MJHQ-30K's metadata): it is used unverified, and the sha256 of the copy read goes into the data
+    fingerprint instead; it must be said, never implied by a missing checksum. `name` may hold a folder
+    (`prompts/a.txt`).
     """
 
     name: str
     url: str
-    sha256: str | None
+    sha256: str | None = None
+    git_blob: str | None = None
+    unpinned: bool = False
+
+    def __post_init__(self) -> None:
+        if bool(self.sha256 or self.git_blob) == self.unpinned:
+            raise ValueError(f"remote file {self.name} needs a sha256 or a git blob id, or unpinned=True (not both)")
+
+    @property
+    def checksum(self) -> str | None:
+        """The checksum it is verified by: its sha256, else `git-blob:<id>`; None for an unpinned file."""
+        if self.sha256:
+            return self.sha256
+        return f"git-blob:{self.git_blob}" if self.git_blob else None
 
 
 @dataclass(frozen=True)
@@ -261,7 +277,8 @@ class FileSource:
     image_columns: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, Any]:
-        return {"files": [{"name": f.name, "url": f.url, "sha256": f.sha256} for f in self.files]}
+        return {"files": [{"name": f.name, "url": f.url, "sha256": f.sha256}
+                          | ({"git_blob": f.git_blob} if f.git_blob else {}) for f in self.files]}
 
 
 # ----------------------------------------------------------------------------- resources
@@ -479,6 +496,12 @@ class Task(ABC):
         """Warnings for the result file about how to read its numbers (e.g. a mean over only some categories)."""
         return []
 
+    def image_files(self, sample: Sample, images: Sequence[Image.Image]) -> dict[str, Image.Image] | None:
+        """How a sample's generated images are saved, as PNG files by path relative to `<task>_images/`; None
+        keeps GenEval's layout (`<index:05d>/samples/<n:05d>.png`). DPG-Bench saves one 2x2 grid `<item_id>.png`.
+        Reading a saved output back gives these files' images, in this order."""
+        return None
+
     def image_folder_files(self, sample: Sample) -> dict[str, str]:
         """Extra text files written next to a sample's images (`<task>_images/<index>/<name>`); GenEval's
         official evaluator reads the prompt's metadata from `metadata.jsonl` there."""
@@ -631,4 +654,9 @@ class ModelAdapter(ABC):
 
     def peak_memory_bytes(self) -> int | None:
         """Peak accelerator memory, when the adapter can tell."""
+        return None
+
+    def prompt_template(self, kind: RequestKind) -> dict[str, Any] | None:
+        """How this model renders a request of `kind` (template text, roles and why): recorded in the protocol
+        card, since a task's prompt reaches the model only through the adapter's template."""
         return None

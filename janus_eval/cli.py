@@ -32,6 +32,8 @@ download everything a run needs (data, checkpoint, scorer weights) for a later o
   janus-eval prefetch --model janus-pro-7b --tasks mme,pope,geneval
 GenEval summary of a results file of the official evaluator:
   janus-eval geneval-import results.jsonl [--output summary.json]
+DPG-Bench summary of the results file of the official compute_dpg_bench.py (see `janus-eval dpg-import -h`):
+  janus-eval dpg-import dpg-bench_<time>_results.txt [--details ..._detail.txt --csv dpg_bench.csv]
 
 examples:
   janus-eval --model janus-tiny --tasks mme,pope --data demo
@@ -253,13 +255,14 @@ def _judge_failures_exit(results: Sequence[Any], allowed: bool) -> int:
 SUBCOMMANDS = {
     "compare": "janus_eval.reports.compare",
     "geneval-import": "janus_eval.reports.geneval_import",
+    "dpg-import": "janus_eval.reports.dpg_import",
     "report": "janus_eval.reports.html_report",
     "gate": "janus_eval.reports.gate",
 }
 
 
 def _subcommand(name: str, argv: list[str]) -> int:
-    """`compare`, `geneval-import`, `report`, `gate`: their own parsers, the same error handling as a run."""
+    """`compare`, `geneval-import`, `dpg-import`, `report`, `gate`: their own parsers, the same error handling as a run."""
     import importlib
 
     module = importlib.import_module(SUBCOMMANDS[name])
@@ -372,15 +375,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.list_models:
                 _list_models()
             return 0
+        finished = False
         try:
             code = _run(args, ["janus-eval", *argv])
             if interrupted():  # a Ctrl-C that a library swallowed (one raised inside a finalizer is lost)
                 raise KeyboardInterrupt
+            finished = True
             return code
         finally:
             from janus_eval.engine.distributed import shutdown
 
-            shutdown()
+            shutdown(clean=finished)
     except UserError as exc:
         _fail(str(exc))
         return exc.exit_code

@@ -20,6 +20,18 @@ ROLE_SETS: dict[str, tuple[str, str]] = {"plain": PLAIN_ROLES, "special": SPECIA
 # how an understanding prompt is rendered: DeepSeek's template (below) or the checkpoint's saved chat template
 CHAT_TEMPLATES = ("deepseek", "checkpoint")
 
+# The roles of each model's own text-to-image code, by reference key: Janus-1.3B's
+# generation_inference.py and JanusFlow's README/demo use "User"/"Assistant"; Janus-Pro's README
+# snippet and demo/app_januspro.py use "<|User|>"/"<|Assistant|>" (deepseek-ai/Janus 1daa72f).
+GENERATION_ROLES_BY_MODEL: dict[str, str] = {
+    "janus-1.3b": "plain",
+    "janusflow-1.3b": "plain",
+    "janus-pro-1b": "special",
+    "janus-pro-7b": "special",
+}
+# A checkpoint published as none of them: Janus-Pro's roles, which the converted hub templates use.
+DEFAULT_GENERATION_ROLES = "special"
+
 IMAGE_TOKEN = "<image_placeholder>"
 EOS_TOKEN = "<｜end▁of▁sentence｜>"
 TURN_SEPARATOR = "\n\n"
@@ -74,6 +86,13 @@ def render_chat(
             prompt += f"{role}: {text}" + (TURN_SEPARATOR if role == user_role else eos_token)
     # apply_sft_template_for_multi_turn_prompts strips the whole rendered prompt as well.
     return prompt.strip()
+
+
+def default_generation_roles(reference_key: str | None) -> tuple[str, str]:
+    """(role set name, why) of the generation prompt for a model published as `reference_key`."""
+    if reference_key in GENERATION_ROLES_BY_MODEL:
+        return GENERATION_ROLES_BY_MODEL[reference_key], f"the default of {reference_key} (its own generation code)"
+    return DEFAULT_GENERATION_ROLES, "the default of a model with no reference key (Janus-Pro's roles)"
 
 
 def render_generation_prompt(prompt: str, roles: tuple[str, str] = SPECIAL_ROLES) -> str:

@@ -16,15 +16,19 @@ import torch
 from janus_eval.model_adapters.chat_template import (
     CHAT_TEMPLATES,
     ROLE_SETS,
+    default_generation_roles,
     hf_conversation,
     render_chat,
     render_generation_prompt,
 )
+from janus_eval.model_adapters.janus_image_generation import COMPILE_CHOICES, ImageTokenLoop
 from janus_eval.model_adapters.janus_image_preprocessing import PREPROCESSING_CHOICES, deepseek_resize_and_pad
 from janus_eval.model_adapters.janus_loading import (
     ADAPTER_NAME,
+    BOI_TAG,
     DTYPES,
     HUB_IDS,
+    IMAGE_TAG,
     KNOWN_ARGS,
     NEEDS_LOCAL_PATH,
     PAD_TAG,
@@ -44,7 +48,6 @@ from janus_eval.model_adapters.janus_loading import (
     resolve_source,
 )
 from janus_eval.model_adapters.janus_sampling import (
-    ImageCodeSampler,
     ImageRow,
     PerRowTokenLimit,
     SeededRowSampler,
@@ -54,6 +57,7 @@ from janus_eval.model_adapters.janus_tiny import BUILDER_VERSION
 from PIL import Image
 
 from janus_eval.api import (
+    ChatMessage,
     ImageOutput,
     ImageRequest,
     ModelAdapter,
@@ -69,6 +73,11 @@ from janus_eval.registry import register_model
 if TYPE_CHECKING:
     from transformers import GenerationConfig, JanusForConditionalGeneration, JanusProcessor
 
+# Adapter arguments of image generation (next to janus_loading.KNOWN_ARGS).
+CFG_DTYPES = ("model", "float32")
+GENERATION_ARGS = ("cfg_dtype", "compile")
+VALID_ARGS = (*KNOWN_ARGS, *GENERATION_ARGS)
+
 
 @register_model(TINY_ALIAS, *HUB_IDS, *NEEDS_LOCAL_PATH)
 class JanusHFAdapter(ModelAdapter):
@@ -76,20 +85,24 @@ class JanusHFAdapter(ModelAdapter):
 
     Adapter arguments (`--model-args key=value,...`): `model` (hub id or folder, janus_hf only),
     `label`, `published_as` (reference key of the published numbers), `chat_roles` and
-    `gen_roles` (`plain` = User/Assistant, `special` = <|User|>/<|Assistant|>), `batch_size`
+    `gen_roles` (`plain` = User/Assistant, `special` = <|User|>/<|Assistant|>; generation defaults to
+    the model's own: plain for janus-1.3b, special for Janus-Pro), `batch_size`
     (requests per text forward), `image_batch_size` (images per generation forward; each uses a
     conditional and an unconditional sequence), `seed` (text sampling at temperature > 0),
     `attn_implementation` (passed to from_pretrained), `image_preprocessing` (`deepseek` = DeepSeek's
     own resize-and-pad, the default; `transformers` = the processor's, which rounds sizes and resamples
     differently), `do_normalize` (`checkpoint`, `true`, `false`: the image normalisation; janus-1.3b
     defaults to false), `processor_from` (hub id or folder whose tokenizer and processor files a training
-    checkpoint in DeepSeek's original format lacks), `chat_template` (`deepseek` = DeepSeek's conversation
-    template, the paper protocol and the default; `checkpoint` = the chat template saved with the processor, as
-    lmms-eval's chat models render prompts).
+    checkpoint in DeepSeek's original format lacks),
+    `cfg_dtype` (`model` = guidance, softmax and sampling in the model's dtype as DeepSeek's
+    code does, bf16 on CUDA; `float32`), `compile` (`true` = torch.compile the generation step, CUDA graphs
+    on CUDA; `eager` = trace without compiling; default `false`), `chat_template` (`deepseek` = DeepSeek's
+    conversation template, the paper protocol and the default; `checkpoint` = the chat template saved with the
+    processor, as lmms-eval's chat models render prompts).
     """
 
     name: ClassVar[str] = ADAPTER_NAME
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: pixels truncated as DeepSeek does, guidance in the model dtype, per-model roles
     supports: ClassVar[frozenset[RequestKind]] = frozenset({"text", "image"})
     description: ClassVar[str] = (
         "DeepSeek Janus/Janus-Pro via transformers' JanusForConditionalGeneration "
@@ -106,6 +119,9 @@ class JanusHFAdapter(ModelAdapter):
         checkpoint: CheckpointInfo,
         chat_roles: str,
         gen_roles: str,
+        gen_roles_source: str,
+        cfg_dtype: str,
+        compile: str,
         image_preprocessing: str,
         batch_size: int | None,
         image_batch_size: int | None,
@@ -121,6 +137,9 @@ class JanusHFAdapter(ModelAdapter):
         self.commit = checkpoint.commit
         self.chat_roles = chat_roles
         self.gen_roles = gen_roles
+        self.gen_roles_source = gen_roles_source
+        self.cfg_dtype = cfg_dtype
+        self.compile = compile
         self.image_preprocessing = image_preprocessing
         self.batch_size = batch_size
         self.image_batch_size = image_batch_size
@@ -153,6 +172,13 @@ class JanusHFAdapter(ModelAdapter):
         pad_tag_id = tokenizer.convert_tokens_to_ids(PAD_TAG) if PAD_TAG in tokenizer.get_vocab() else None
         self.uncond_fill_id: int = pad_tag_id if pad_tag_id is not None else self.pad_token_id
         self.num_image_tokens: int = model.config.vision_config.num_image_tokens  # type: ignore[union-attr]
+        self.image_loop = ImageTokenLoop(
+            model,
+            pad_token_id=self.pad_token_id,
+            uncond_fill_id=self.uncond_fill_id,
+            cfg_dtype=torch.float32 if self.cfg_dtype == "float32" else None,
+            compile=self.compile,
+        )
         self._model, self._processor = model, processor
 
     @property
@@ -177,15 +203,21 @@ class JanusHFAdapter(ModelAdapter):
     def from_spec(cls, spec: ModelSpec) -> JanusHFAdapter:
         """Resolves the alias and validates the options; the weights load later (`load`). UserError on bad input."""
         args = dict(spec.args)
-        unknown = sorted(set(args) - set(KNOWN_ARGS))
+        unknown = sorted(set(args) - set(VALID_ARGS))
         if unknown:
             raise UserError(
                 f"unknown argument(s) for model {spec.name!r}: {', '.join(unknown)}; "
-                f"valid arguments: {', '.join(KNOWN_ARGS)}"
+                f"valid arguments: {', '.join(VALID_ARGS)}"
             )
         chat_roles = parse_choice(args, "chat_roles", "plain", tuple(ROLE_SETS))
         image_preprocessing = parse_choice(args, "image_preprocessing", "deepseek", PREPROCESSING_CHOICES)
-        gen_roles = parse_choice(args, "gen_roles", "special", tuple(ROLE_SETS))
+        reference_key = args.get("published_as") or (spec.name if spec.name in REFERENCE_KEYS else None)
+        default_roles, gen_roles_source = default_generation_roles(reference_key)
+        gen_roles = parse_choice(args, "gen_roles", default_roles, tuple(ROLE_SETS))
+        if "gen_roles" in args:
+            gen_roles_source = "the gen_roles argument"
+        cfg_dtype = parse_choice(args, "cfg_dtype", "model", CFG_DTYPES)
+        compile = parse_choice(args, "compile", "false", COMPILE_CHOICES)
         batch_size = parse_positive_int(args, "batch_size")
         image_batch_size = parse_positive_int(args, "image_batch_size")
         seed = parse_int(args, "seed", 0)
@@ -203,9 +235,13 @@ class JanusHFAdapter(ModelAdapter):
             device=device,
             dtype=dtype,
             checkpoint=checkpoint,
-            attn_implementation=args.get("attn_implementation"),
+            # SDPA unless told otherwise: the attention the image step loop's device-side masks are built for
+            attn_implementation=args.get("attn_implementation") or "sdpa",
             chat_roles=chat_roles,
             gen_roles=gen_roles,
+            gen_roles_source=gen_roles_source,
+            cfg_dtype=cfg_dtype,
+            compile=compile,
             image_preprocessing=image_preprocessing,
             batch_size=batch_size,
             image_batch_size=image_batch_size,
@@ -251,6 +287,9 @@ class JanusHFAdapter(ModelAdapter):
             "attn_implementation": self.attn_implementation,
             "chat_roles": self.chat_roles,
             "gen_roles": self.gen_roles,
+            # the dtype the guidance arithmetic actually ran in
+            "cfg_dtype": self.identity_cfg_dtype,
+            "compile": self.compile,
             "image_preprocessing": self.image_preprocessing,
             # transformers' Janus image processor runs on torchvision when it is installed, else on PIL
             "torchvision": _installed_version("torchvision"),
@@ -346,6 +385,8 @@ class JanusHFAdapter(ModelAdapter):
 
         generation_config = GenerationConfig(
             max_length=prompt_length + max(limits),
+            # compile=true on CUDA: a static cache, which transformers' generate compiles (no recompiles per length)
+            cache_implementation="static" if self.compile == "true" and self.device.type == "cuda" else None,
             do_sample=False,
             num_beams=1,
             bos_token_id=self.bos_token_id,
@@ -418,80 +459,110 @@ class JanusHFAdapter(ModelAdapter):
             for seed in request.seeds
         ]
         images: list[list[Image.Image]] = [[] for _ in requests]
+        # Software pipelining: a chunk's decoded pixels are copied to the host only after the next chunk's
+        # sampling is queued, so on a GPU the host-side conversion overlaps generation instead of idling it.
+        pending: tuple[list[ImageRow], HostPixels] | None = None
         for chunk in _chunks(rows, self.image_batch_size):
-            tokens = self.sample_image_tokens(chunk)
-            for row, image in zip(chunk, self.decode_image_tokens(tokens)):
-                images[row.request_index].append(image)
+            pixels = self.decode_pixels(self.sample_image_tokens(chunk))
+            if pending is not None:
+                _collect(*pending, images)
+            pending = (chunk, pixels)
+        if pending is not None:
+            _collect(*pending, images)
         return [ImageOutput(request_images) for request_images in images]
 
-    @torch.inference_mode()
     def sample_image_tokens(self, rows: Sequence[ImageRow]) -> torch.Tensor:
         """Samples `num_image_tokens` VQ codes per row; returns a (rows, num_image_tokens) LongTensor.
 
         The batch holds each row's conditional sequence and its unconditional twin, left-padded;
         each step mixes their generation-head logits and feeds the sampled code's generation
-        embedding back to both.
+        embedding back to both (janus_image_generation.ImageTokenLoop).
         """
-        count = len(rows)
-        conditional = [row.prompt_ids for row in rows]
-        # Official behaviour (generation_inference.py `tokens[i, 1:-1] = pad_id`; transformers keeps
-        # BOS and BOI likewise): the unconditional prompt keeps only its first and last token.
-        unconditional = [[ids[0], *([self.uncond_fill_id] * (len(ids) - 2)), ids[-1]] for ids in conditional]
-        sequences = conditional + unconditional
-        length = max(len(ids) for ids in sequences)
-        input_ids = torch.full((2 * count, length), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((2 * count, length), dtype=torch.long)
-        for index, ids in enumerate(sequences):
-            input_ids[index, length - len(ids) :] = torch.tensor(ids)
-            attention_mask[index, length - len(ids) :] = 1
-        input_ids = input_ids.to(self.device)
-        attention_mask = attention_mask.to(self.device)
-        position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-
-        cfg_weight = torch.tensor([row.request.cfg_weight for row in rows], device=self.device).unsqueeze(-1)
-        sampler = ImageCodeSampler(rows)
-        language_model = self.model.model.language_model
-        generation_head = self.model.model.generation_head
-        output = language_model(
-            inputs_embeds=self.model.get_input_embeddings()(input_ids),
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            use_cache=True,
-        )
-        tokens = torch.empty((count, self.num_image_tokens), dtype=torch.long, device=self.device)
-        for step in range(self.num_image_tokens):
-            logits = generation_head(output.last_hidden_state[:, -1, :]).float()
-            cond, uncond = logits[:count], logits[count:]
-            tokens[:, step] = sampler(uncond + cfg_weight * (cond - uncond))
-            if step + 1 == self.num_image_tokens:
-                break
-            next_codes = torch.cat([tokens[:, step], tokens[:, step]]).unsqueeze(-1)
-            attention_mask = torch.cat([attention_mask, attention_mask.new_ones((2 * count, 1))], dim=-1)
-            position_ids = position_ids[:, -1:] + 1
-            output = language_model(
-                inputs_embeds=self.model.prepare_embeddings_for_image_generation(next_codes),
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                past_key_values=output.past_key_values,
-                use_cache=True,
-            )
-        return tokens
+        self.load()
+        try:
+            return self.image_loop.run(rows)
+        except ValueError as exc:
+            if "attn_implementation" in str(exc):
+                raise UserError(f"{exc}: pass --model-args attn_implementation=sdpa") from None
+            raise
 
     @torch.inference_mode()
-    def decode_image_tokens(self, tokens: torch.Tensor) -> list[Image.Image]:
-        """VQ codes -> RGB PIL images, one image per decoder call.
+    def decode_pixels(self, tokens: torch.Tensor) -> HostPixels:
+        """VQ codes -> uint8 (rows, H, W, 3) pixels on their way to the host (copy queued, not awaited).
 
-        Decoding a batch changes the convolution arithmetic (~1e-6), enough to move a pixel by
-        one grey level after rounding; decoding one at a time keeps an image independent of its
-        batch. DeepSeek's generation_inference.py truncates `clip((x+1)/2*255)` to uint8; we
-        round, as transformers' image post-processing does (at most one grey level apart).
+        Decoding a batch changes the convolution arithmetic (~1e-6), enough to move a pixel by one
+        grey level; decoding one at a time keeps an image independent of its batch. Official behaviour
+        (generation_inference.py `np.clip((dec + 1) / 2 * 255, 0, 255)` stored into a uint8 array, and
+        transformers' post-processing): the float pixels are truncated to uint8, not rounded.
         """
-        images = []
-        for codes in tokens.to(self.device):
-            pixels = self.model.decode_image_tokens(codes.unsqueeze(0))[0]
-            pixels = ((pixels.float().clamp(-1, 1) + 1) / 2 * 255).round().to(torch.uint8).cpu().numpy()
-            images.append(Image.fromarray(pixels))
-        return images
+        pixels = torch.stack(
+            [to_uint8_pixels(self.model.decode_image_tokens(codes.unsqueeze(0))[0]) for codes in tokens.to(self.device)]
+        )
+        return HostPixels.start(pixels)
+
+    def decode_image_tokens(self, tokens: torch.Tensor) -> list[Image.Image]:
+        """VQ codes -> RGB PIL images (uint8 by truncation, see `decode_pixels`)."""
+        return self.decode_pixels(tokens).images()
+
+    def prompt_template(self, kind: str) -> dict[str, Any]:
+        """The rendered prompt of a request kind, its roles and why they were chosen (for the protocol card)."""
+        # rendered from the template's own text (the tags as Janus' processors spell them), so that a rerun which
+        # never loads the weights records the same card
+        if kind == "image":
+            return {
+                "template": self.render_image_prompt("{prompt}") + BOI_TAG,
+                "roles": list(ROLE_SETS[self.gen_roles]),
+                "roles_chosen_by": self.gen_roles_source,
+                "guidance_dtype": self.identity_cfg_dtype,
+            }
+        if self.chat_template == "checkpoint":
+            # the checkpoint's own template renders the prompt; its text is known only once the processor is read
+            return {"template": None, "chat_template": "checkpoint", "roles_chosen_by": "the checkpoint's chat template"}
+        example = [ChatMessage("user", ["{text}"])]
+        return {
+            "template": render_chat(example, ROLE_SETS[self.chat_roles], image_token=IMAGE_TAG, eos_token=""),
+            "roles": list(ROLE_SETS[self.chat_roles]),
+            "roles_chosen_by": "the chat_roles argument" if "chat_roles" in self.spec.args else "the default",
+        }
+
+    @property
+    def identity_cfg_dtype(self) -> str:
+        """The dtype the guidance arithmetic runs in."""
+        return str(torch.float32 if self.cfg_dtype == "float32" else self.dtype).removeprefix("torch.")
+
+
+def to_uint8_pixels(decoded: torch.Tensor) -> torch.Tensor:
+    """Decoded (H, W, 3) values in about [-1, 1] -> uint8, truncating as DeepSeek's script does."""
+    return ((decoded.float() + 1) / 2 * 255).clamp(0, 255).to(torch.uint8)
+
+
+class HostPixels:
+    """uint8 pixels being copied to the host: on CUDA a non-blocking copy into pinned memory and an event,
+    so that waiting for them does not wait for work queued after them (the next chunk's sampling)."""
+
+    def __init__(self, host: torch.Tensor, event: Any = None) -> None:
+        self.host = host
+        self.event = event
+
+    @classmethod
+    def start(cls, pixels: torch.Tensor) -> HostPixels:
+        if pixels.device.type != "cuda":
+            return cls(pixels.cpu())
+        host = torch.empty(pixels.shape, dtype=pixels.dtype, pin_memory=True)
+        host.copy_(pixels, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        return cls(host, event)
+
+    def images(self) -> list[Image.Image]:
+        if self.event is not None:
+            self.event.synchronize()
+        return [Image.fromarray(image) for image in self.host.numpy()]
+
+
+def _collect(rows: list[ImageRow], pixels: HostPixels, images: list[list[Image.Image]]) -> None:
+    for row, image in zip(rows, pixels.images()):
+        images[row.request_index].append(image)
 
 
 def _installed_version(package: str) -> str | None:

@@ -63,6 +63,9 @@ DO_NORMALIZE_CHOICES = ("checkpoint", "true", "false")
 NEEDS_LOCAL_PATH: tuple[str, ...] = ()  # aliases without weights on the Hub (none left)
 REFERENCE_KEYS = ("janus-pro-1b", "janus-pro-7b", "janus-1.3b")
 PAD_TAG = "<｜▁pad▁｜>"
+# the image placeholder and begin-of-image tags of Janus' processors
+IMAGE_TAG = "<image_placeholder>"
+BOI_TAG = "<begin_of_image>"
 
 DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,

@@ -26,33 +26,84 @@ class ImageRow:
 
 
 class ImageCodeSampler:
-    """Per-row temperature/top-k/top-p sampling, each row drawing from its own seeded generator.
+    """Classifier-free guidance and per-row sampling of one image code per row and step.
 
-    Uniforms come from CPU generators (one draw per row and step) and pick the code by inverse
-    CDF, so a row's draws do not depend on the other rows in the batch or on the device.
+    Each row's uniforms (one per step) are drawn once from its own CPU generator, seeded with the
+    row's seed, and moved to the device once; codes are picked by inverse CDF, so a row's image does
+    not depend on the other rows of its batch or on the device, and no step synchronises with the host.
+    Rows are grouped by their settings once, with their index tensors built on the device up front.
+
+    `cfg_dtype` is the dtype of the guidance arithmetic: None keeps the dtype of the generation
+    head's logits (the model's, bf16 on CUDA), as DeepSeek's `generation_inference.py` computes
+    `uncond + w * (cond - uncond)`, the softmax and the sampling; float32 casts the logits first.
     """
 
-    def __init__(self, rows: Sequence[ImageRow]) -> None:
-        self.generators = [torch.Generator().manual_seed(row.seed) for row in rows]
-        groups: dict[tuple[float, int | None, float | None], list[int]] = {}
+    def __init__(
+        self,
+        rows: Sequence[ImageRow],
+        num_steps: int,
+        device: torch.device | str = "cpu",
+        cfg_dtype: torch.dtype | None = None,
+    ) -> None:
+        self.cfg_dtype = cfg_dtype
+        # One draw per row and step, in step order: the same numbers a per-step draw from the same
+        # generator gives, so the same seeds give the same images.
+        uniforms = [torch.rand(num_steps, generator=torch.Generator().manual_seed(row.seed)) for row in rows]
+        self.uniforms = torch.stack(uniforms).to(device) if uniforms else torch.empty((0, num_steps), device=device)
+        groups: dict[tuple[float, float, int | None, float | None], list[int]] = {}
         for index, row in enumerate(rows):
             request = row.request
-            groups.setdefault((float(request.temperature), request.top_k, request.top_p), []).append(index)
-        self.groups = list(groups.items())
+            key = (float(request.cfg_weight), float(request.temperature), request.top_k, request.top_p)
+            groups.setdefault(key, []).append(index)
+        whole = len(groups) == 1
+        # a batch of one setting (the usual case) needs no gather or scatter at all
+        self.groups: list[tuple[tuple[float, float, int | None, float | None], torch.Tensor | None]] = [
+            (key, None if whole else torch.tensor(indices, device=device)) for key, indices in groups.items()
+        ]
 
-    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        uniforms = torch.stack([torch.rand((), generator=generator) for generator in self.generators])
-        uniforms = uniforms.to(logits.device)
-        codes = torch.empty(logits.shape[0], dtype=torch.long, device=logits.device)
-        for (temperature, top_k, top_p), indices in self.groups:
-            index = torch.tensor(indices, device=logits.device)
-            group_logits = logits[index]
-            if temperature <= 0:
-                codes[index] = group_logits.argmax(dim=-1)
-                continue
-            probs = torch.softmax(filter_logits(group_logits / temperature, top_k, top_p), dim=-1)
-            codes[index] = inverse_cdf(probs, uniforms[index])
+    def __call__(self, cond: torch.Tensor, uncond: torch.Tensor, step: int) -> torch.Tensor:
+        """The codes of `step` (LongTensor (rows,)) from the conditional and unconditional logits (rows, codebook)."""
+        if self.cfg_dtype is not None:
+            cond, uncond = cond.to(self.cfg_dtype), uncond.to(self.cfg_dtype)
+        uniforms = self.uniforms[:, step]
+        if len(self.groups) == 1:
+            key, _ = self.groups[0]
+            return _sample_group(cond, uncond, uniforms, *key)
+        codes = torch.empty(cond.shape[0], dtype=torch.long, device=cond.device)
+        for key, index in self.groups:
+            assert index is not None
+            codes[index] = _sample_group(cond[index], uncond[index], uniforms[index], *key)
         return codes
+
+
+def guided_logits(cond: torch.Tensor, uncond: torch.Tensor, cfg_weight: float) -> torch.Tensor:
+    """`uncond + w * (cond - uncond)` in the logits' own dtype, with `w` a Python number.
+
+    Official behaviour (generation_inference.py): each operation rounds to the model dtype, and the
+    weight enters as a scalar (not as a tensor of that dtype), exactly as written there.
+    """
+    return uncond + cfg_weight * (cond - uncond)
+
+
+def guided_probs(cond: torch.Tensor, uncond: torch.Tensor, cfg_weight: float, temperature: float) -> torch.Tensor:
+    """`softmax(guided_logits / temperature)` in the logits' dtype, as generation_inference.py computes it."""
+    return torch.softmax(guided_logits(cond, uncond, cfg_weight) / temperature, dim=-1)
+
+
+def _sample_group(
+    cond: torch.Tensor,
+    uncond: torch.Tensor,
+    uniforms: torch.Tensor,
+    cfg_weight: float,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+) -> torch.Tensor:
+    logits = guided_logits(cond, uncond, cfg_weight)
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(filter_logits(logits / temperature, top_k, top_p), dim=-1)
+    return inverse_cdf(probs, uniforms)
 
 
 def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) -> torch.Tensor:
@@ -72,8 +123,12 @@ def filter_logits(logits: torch.Tensor, top_k: int | None, top_p: float | None) 
 
 
 def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
-    """Index i with cdf[i-1] <= u * total < cdf[i] per row (zero-probability entries are never picked)."""
-    cdf = probs.cumsum(dim=-1)
+    """Index i with cdf[i-1] <= u * total < cdf[i] per row (zero-probability entries are never picked).
+
+    The cumulative sum runs in float32 whatever the dtype of `probs`: torch.multinomial likewise
+    accumulates bf16 probabilities in float, so a bf16 distribution is sampled as it stands.
+    """
+    cdf = probs.float().cumsum(dim=-1)
     targets = (uniforms * cdf[:, -1]).unsqueeze(-1)
     return torch.searchsorted(cdf, targets, right=True).squeeze(-1).clamp(max=probs.shape[-1] - 1)
 

@@ -26,7 +26,7 @@ from janus_eval.scorers.fid_reference import ReferenceFolder, grouped_reference
 
 MJHQ_REPO = "https://huggingface.co/datasets/playgroundai/MJHQ-30K"
 # no primary source publishes a checksum of the metadata: the copy's sha256 is recorded as the data fingerprint
-METADATA_FILE = RemoteFile(name="meta_data.json", url=f"{MJHQ_REPO}/resolve/main/meta_data.json", sha256=None)
+METADATA_FILE = RemoteFile(name="meta_data.json", url=f"{MJHQ_REPO}/resolve/main/meta_data.json", unpinned=True)
 IMAGES_ARCHIVE = f"{MJHQ_REPO}/resolve/main/mjhq30k_imgs.zip"
 MJHQ_CATEGORIES = ("animals", "art", "fashion", "food", "indoor", "landscape", "logo", "people", "plants", "vehicles")
 MJHQ_IMAGES = 30_000

@@ -88,6 +88,13 @@ class MmmuOptions(TaskOptions):
     max_new_tokens: int = Field(
         default=512, ge=1, description="generation budget (VLMEvalKit's Janus value at paper time; lmms-eval: 128)"
     )
+    random_fallback: Literal["stream", "per_sample"] = Field(
+        default="stream",
+        description=(
+            "letter of an unparsable multiple-choice answer: the official evaluator's one random.Random stream, "
+            "drawn at aggregation in MMMU's processing order (stream), or one seeded draw per sample (per_sample)"
+        ),
+    )
     judge_matching: bool = Field(
         default=False, description="parsing=vlmevalkit: unmatched answers go to the LLM judge (--judge-model)"
     )
@@ -181,7 +188,7 @@ class MmmuTask(JudgeMatching, Task):
     scoring rules by default; lmms-eval's prompt, layout and parsing as options."""
 
     name = "mmmu"
-    version = 1
+    version = 2  # 2: the official random stream for unparsable answers
     request_kind = "text"
     description = "MMMU validation (900 questions, 30 subjects); headline instance-weighted accuracy (%)"
     Options: ClassVar[type[TaskOptions]] = MmmuOptions
@@ -198,8 +205,9 @@ class MmmuTask(JudgeMatching, Task):
         "thread; for JanusFlow and Janus-Pro UNVERIFIED)"
     )
 
-    # VLMEvalKit's scoring (the papers') and the official MMMU scorer both measure the published quantity
-    comparable_options = frozenset({"parsing", "judge_matching"})
+    # VLMEvalKit's scoring (the papers') and the official MMMU scorer both measure the published quantity; the
+    # per-sample fallback draws its letters from the same distribution as the official stream
+    comparable_options = frozenset({"parsing", "random_fallback", "judge_matching"})
 
     options: MmmuOptions
 
@@ -323,10 +331,29 @@ class MmmuTask(JudgeMatching, Task):
             options=sample.meta["options"] or [],
             answer=sample.target,
             variant=self.options.parsing,
+            fallback=self.options.random_fallback,
         )
 
     def new_metric(self) -> MmmuMetric:
         return MmmuMetric()
+
+    def _fallback_card(self) -> str:
+        parsing = self.options.parsing
+        if parsing not in FALLBACK_SEEDS:
+            return "none: an answer with no inferable option is wrong"
+        seed = FALLBACK_SEEDS[parsing]
+        if self.options.random_fallback == "per_sample":
+            return (
+                f"an unparsable multiple-choice answer gets a letter drawn from random.Random seeded by ({seed}, "
+                "sample id) when it is scored; recorded as random_fallback"
+            )
+        return (
+            f"official stream: one random.Random({seed}) for the whole run, one choice(letters) per unparsable "
+            "multiple-choice answer in MMMU's processing order (subjects in CAT_SHORT2LONG order, questions in "
+            "dataset order), drawn when the metrics are computed over all recorded samples (rank 0), so the letters "
+            "do not depend on the world size or the resume history; the record holds pred None and the draw's "
+            "inputs (stream_fallback)"
+        )
 
     # ------------------------------------------------------------------------- protocol card
 
@@ -375,12 +402,7 @@ class MmmuTask(JudgeMatching, Task):
             "parsing": {
                 "rule": self.options.parsing,
                 "description": _PARSING_DESCRIPTIONS[self.options.parsing],
-                "random_fallback": (
-                    f"an unparsable multiple-choice answer gets a letter drawn from random.Random seeded by "
-                    f"({FALLBACK_SEEDS[self.options.parsing]}, sample id); recorded as random_fallback"
-                    if self.options.parsing in FALLBACK_SEEDS
-                    else "none: an answer with no inferable option is wrong"
-                ),
+                "random_fallback": self._fallback_card(),
             },
             "metrics": {
                 "accuracy": "% of questions right, pooled over all subjects (instance-weighted; the headline)",
@@ -399,9 +421,14 @@ class MmmuTask(JudgeMatching, Task):
                     "the two can differ by a few points"
                 ),
                 (
-                    "the random fallback letter is drawn per sample (seed, sample id); the official script draws "
-                    "from one global stream seeded 42 in evaluation order (lmms-eval: seeded 0), so a fallback "
-                    "letter can differ from theirs while its distribution is the same"
+                    "random_fallback=per_sample draws each fallback letter from random.Random(seed, sample id); the "
+                    "official script draws from one stream seeded 42 in its processing order, which "
+                    "random_fallback=stream (the default) reproduces: same distribution, other letters"
+                ),
+                (
+                    "with parsing=lmms_eval the stream is seeded 0 and drawn in the same order; lmms-eval itself draws "
+                    "in its own document order from Python's global random, which other code may also draw from "
+                    "(its letters are not reproduced exactly: UNVERIFIED)"
                 ),
                 "a failed sample (no output) counts as wrong; the official scripts assume every response exists",
                 "max_new_tokens 512 = VLMEvalKit Janus at paper time (now 2048); lmms-eval uses 128",

@@ -46,6 +46,10 @@ def test_checkpoint_template_renders_the_messages_parts_in_order(with_template: 
     (output,) = adapter.generate_text([_request(image, "Is it red?")])
     assert isinstance(output.text, str)
     assert adapter.identity()["chat_template"] == "checkpoint"
+    # the protocol card does not claim DeepSeek's template
+    assert adapter.prompt_template("text") == {
+        "template": None, "chat_template": "checkpoint", "roles_chosen_by": "the checkpoint's chat template"
+    }
 
 
 def test_default_is_deepseeks_template_and_keeps_the_identity(with_template: Path) -> None:
@@ -53,6 +57,7 @@ def test_default_is_deepseeks_template_and_keeps_the_identity(with_template: Pat
     image = Image.new("RGB", (8, 8), "blue")
     assert adapter.render_text_prompt(_request(image, "\nQ?")) == "User: <image_placeholder>\nQ?\n\nAssistant:"
     assert "chat_template" not in adapter.identity()
+    assert adapter.prompt_template("text")["template"] == "User: {text}\n\nAssistant:"
 
 
 def test_a_checkpoint_without_a_template_is_one_message() -> None:

@@ -74,8 +74,21 @@ def test_auto_scorers_are_tiny_only_on_demo_rows() -> None:
     assert (GenEvalTask(demo=True).detector_name, GenEvalTask(demo=True).clip_model) == ("tiny", "tiny")
     real = GenEvalTask()
     assert (real.detector_name, real.clip_model, real.clip_weights) == ("mask2former", "ViT-L-14", "openai")
-    assert real.published_numbers()["janus-pro-7b"] == 0.80
     assert GenEvalTask(demo=True).published_numbers() == {}  # tiny scorers measure nothing
+
+
+def test_published_delta_only_under_the_official_detector_stack() -> None:
+    from janus_eval.reports.published import compare_with_paper
+
+    default = GenEvalTask()  # transformers' Mask2Former: other weights, parity unmeasured
+    assert default.published_numbers() == {}
+    published, notes = compare_with_paper(default, "janus-pro-7b", 0.75, None, 0)
+    assert published is None and any("0.8" in note and "task's notes" in note for note in notes)
+    assert any("no published delta" in note and "detector=mmdet" in note for note in default.result_notes({}))
+    official = GenEvalTask(GenEvalOptions(detector="mmdet"))
+    published, notes = compare_with_paper(official, "janus-pro-7b", 0.75, None, 0)
+    assert published is not None and published.value == 0.80 and published.delta == pytest.approx(-0.05)
+    assert notes == [] and not any("no published delta" in note for note in official.result_notes({}))
 
 
 # ----------------------------------------------------------------------------- scoring wiring

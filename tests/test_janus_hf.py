@@ -19,6 +19,7 @@ from janus_eval.model_adapters.chat_template import (
 from janus_eval.model_adapters.janus_hf import JanusHFAdapter
 from janus_eval.model_adapters.janus_sampling import ImageRow, filter_logits
 from janus_eval.model_adapters.janus_tiny import BUILDER_VERSION, ensure_tiny_checkpoint
+from janus_eval.model_adapters.transformers_compat import cache_argument, cache_kwargs
 from PIL import Image
 
 from janus_eval.api import ChatMessage, ImageRequest, ModelSpec, TextRequest
@@ -261,9 +262,10 @@ def test_cfg_weight_one_is_the_conditional_distribution(adapter: JanusHFAdapter)
         embeds = model.get_input_embeddings()(torch.tensor([ids]))
         expected = []
         past = None
+        language_model = model.model.language_model
         for _ in range(adapter.num_image_tokens):
-            out = model.model.language_model(inputs_embeds=embeds, past_key_values=past, use_cache=True)
-            past = out.past_key_values
+            out = language_model(inputs_embeds=embeds, use_cache=True, **cache_kwargs(language_model, past, None))
+            past = getattr(out, cache_argument(language_model))
             code = model.model.generation_head(out.last_hidden_state[:, -1]).argmax(-1)
             expected.append(int(code))
             embeds = model.prepare_embeddings_for_image_generation(code.unsqueeze(-1))

@@ -119,21 +119,102 @@ def test_option_texts_rank_by_where_they_start_last() -> None:
     assert choice("The colour of the shape is dark red", ["red", "dark red", "blue"]) == ("A", ("A", "B"), "option_text")
 
 
-def test_no_candidate_falls_back_to_a_seeded_random_letter() -> None:
-    task = MmmuTask()
+def test_per_sample_fallback_draws_a_seeded_random_letter() -> None:
+    task = MmmuTask(MmmuOptions(random_fallback="per_sample"))
     samples = task.samples([make_row(f"validation_Art_{n}", options="['w', 'x', 'y', 'z']") for n in range(1, 31)])
     scores = [task.score(sample, TextOutput("I cannot tell.")) for sample in samples]
     assert all(s["random_fallback"] and s["rule"] == "random" and s["candidates"] == [] for s in scores)
     assert {s["pred"] for s in scores} <= {"A", "B", "C", "D"}
     assert len({s["pred"] for s in scores}) > 1  # drawn per sample, not one letter for all
     # the same sample gets the same letter in another task instance, whatever the scoring order
-    again = [MmmuTask().score(sample, TextOutput("I cannot tell.")) for sample in reversed(samples)]
+    again = [MmmuTask(task.options).score(sample, TextOutput("I cannot tell.")) for sample in reversed(samples)]
     assert [s["pred"] for s in reversed(again)] == [s["pred"] for s in scores]
     assert sum(s["correct"] for s in scores) == sum(s["pred"] == "A" for s in scores)
     metric = task.new_metric()
     for sample, score in zip(samples, scores):
         metric.update(sample, score)
     assert metric.compute()["random_fallbacks"] == 30
+
+
+def _official_evaluator_letters(rows: list[dict[str, Any]], responses: dict[str, str]) -> dict[str, str]:
+    """What MMMU's own scripts pick: random.seed(42) once, then subjects in CAT_SHORT2LONG order, each subject's
+    questions in dataset order, parse_multi_choice_response drawing from Python's global stream."""
+    from janus_eval.rules.mmmu import OFFICIAL_SUBJECT_ORDER
+
+    state = random.getstate()
+    try:
+        random.seed(42)
+        picked = {}
+        for subject in OFFICIAL_SUBJECT_ORDER:
+            for row in rows:
+                if subject_of(row["id"]) == subject:
+                    options = json.loads(row["options"].replace("'", '"'))
+                    picked[row["id"]] = parse_multi_choice(responses[row["id"]], options, random).pred  # type: ignore[arg-type]
+        return picked
+    finally:
+        random.setstate(state)
+
+
+def _stream_rows() -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Questions of four subjects interleaved (dataset order is not subject order), 2 to 5 options, about
+    half of the answers unparsable."""
+    generator = random.Random(7)
+    rows, responses = [], {}
+    for number in range(1, 13):
+        for subject in ("Physics", "Art", "Math", "Accounting"):
+            count = generator.choice([2, 3, 4, 5])
+            options = "[" + ", ".join(f"'option {k}'" for k in range(count)) + "]"
+            sample_id = f"validation_{subject}_{number}"
+            rows.append(make_row(sample_id, options=options, answer="ABCDE"[generator.randrange(count)]))
+            responses[sample_id] = "I cannot tell." if generator.random() < 0.5 else "(B)"
+    return rows, responses
+
+
+def test_stream_fallback_reproduces_the_official_evaluators_letters() -> None:
+    task = MmmuTask()
+    rows, responses = _stream_rows()
+    samples = task.samples(rows)
+    scores = [task.score(sample, TextOutput(responses[sample.id])) for sample in samples]
+    fallen = [score for score in scores if score["random_fallback"]]
+    assert fallen and all(score["pred"] is None and score["stream_fallback"]["seed"] == 42 for score in fallen)
+    metric = task.new_metric()
+    for sample, score in zip(samples, scores):
+        metric.update(sample, score)
+    official = _official_evaluator_letters(rows, responses)
+    from janus_eval.rules.mmmu import draw_stream
+
+    drawn = draw_stream(metric.pending)
+    by_order = {(item.order[1]): letter for item, letter, _ in drawn}
+    assert {samples[index].id: letter for index, letter in by_order.items()} == {
+        sample_id: letter for sample_id, letter in official.items() if responses[sample_id] != "(B)"
+    }
+    right = sum(official[row["id"]] == row["answer"] for row in rows)
+    result = metric.compute()
+    assert result["accuracy"] == pytest.approx(100 * right / len(rows))
+    assert result["random_fallbacks"] == result["random_fallbacks_drawn_at_aggregation"] == len(fallen)
+    per_sample = MmmuTask(MmmuOptions(random_fallback="per_sample"))
+    letters = [per_sample.score(sample, TextOutput(responses[sample.id]))["pred"] for sample in samples]
+    assert letters != [official[sample.id] for sample in samples]  # the named option is another stream
+
+
+def test_stream_fallback_does_not_depend_on_shards_or_scoring_order() -> None:
+    task = MmmuTask()
+    rows, responses = _stream_rows()
+    samples = task.samples(rows)
+    scored = {sample.id: task.score(sample, TextOutput(responses[sample.id])) for sample in samples}
+    whole = task.new_metric()
+    for sample in samples:
+        whole.update(sample, scored[sample.id])
+    shards = []
+    for rank in range(3):  # rank-strided shards, each scored in reverse, merged in another order
+        shard = task.new_metric()
+        for sample in reversed(samples[rank::3]):
+            shard.update(sample, scored[sample.id])
+        shards.append(shard)
+    merged = task.new_metric()
+    for shard in (shards[2], shards[0], shards[1]):
+        merged.merge(shard)
+    assert merged.compute() == whole.compute()
 
 
 # ----------------------------------------------------------------------------- multiple choice, lmms-eval variant
@@ -214,7 +295,10 @@ def test_open_scores_are_strict_json() -> None:
 
 
 def test_default_options_and_bad_options() -> None:
-    assert MmmuTask().options.model_dump() == {"prompt": "paper", "parsing": "official", "max_new_tokens": 512, "judge_matching": False}
+    assert MmmuTask().options.model_dump() == {
+        "prompt": "paper", "parsing": "official", "max_new_tokens": 512, "random_fallback": "stream",
+        "judge_matching": False,
+    }
     for bad in ({"prompt": "vlmevalkit"}, {"parsing": "exact"}, {"max_new_tokens": 0}, {"split": "dev"}):
         with pytest.raises(ValidationError):
             MmmuOptions(**bad)
@@ -411,7 +495,8 @@ def test_protocol_card_and_published_numbers() -> None:
     json.dumps(card)
     assert (card["dataset"]["hf_id"], card["dataset"]["split"]) == ("lmms-lab/MMMU", "validation")
     assert card["prompt"]["system_prompt"] == "" and card["parsing"]["rule"] == "lmms_eval"
-    assert any("global stream seeded 42" in d for d in card["deviations"])
+    assert any("one stream seeded 42" in d for d in card["deviations"])
+    assert "random.Random(0)" in card["parsing"]["random_fallback"]
     assert any("pseudo-MCQ" in d for d in card["deviations"])
     assert MmmuTask.published == {"janus-1.3b": 30.5, "janusflow-1.3b": 29.3, "janus-pro-1b": 36.3, "janus-pro-7b": 41.0}
     assert MmmuTask().headline == "accuracy"

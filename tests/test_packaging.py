@@ -31,6 +31,7 @@ def test_wheel_ships_tasks_and_adapters_inside_the_namespace(wheel: Path) -> Non
     top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top_level == {"janus_eval"}
     assert "janus_eval/tasks/mme.py" in names and "janus_eval/model_adapters/janus_hf.py" in names
+    assert "janus_eval/tasks/dpg_bench_prompts.json" in names  # DPG-Bench's prompt checksums are package data
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "janus-eval = janus_eval.cli:main" in entry_points
     # lmms-eval's model registry reads this group (`lmms-eval --model janus`)

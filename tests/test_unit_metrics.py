@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from janus_eval.tasks.dpg_bench import DpgScore
 from janus_eval.tasks.frechet_task import FeatureScore
 from janus_eval.tasks.mmbench import MmbenchOptions, MmbenchTask
 from janus_eval.tasks.mme import MmeTask
@@ -38,6 +39,12 @@ def _scored(task: Task) -> list[tuple[Sample, dict[str, Any]]]:
     if task.request_kind == "text":
         outputs = [TextOutput(str(s.target) if n % 3 != 1 else "zzz") for n, s in enumerate(samples)]
         scores = task.score_batch(samples, outputs)
+    elif issubclass(task.Score, DpgScore):  # DPG-Bench: image scores and category pairs, one image dropped
+        scores = [
+            {"item_id": s.id, "score": None if n == 3 else n / 8, "dropped": "first row" if n == 3 else None,
+             "categories": [["entity - whole", (n % 2) * 1.0], ["attribute - color", 0.5]]}
+            for n, s in enumerate(samples)
+        ]  # fmt: skip
     elif issubclass(task.Score, FeatureScore):  # FID: feature vectors of the reference's dimension
         dim = task.reference().statistics.overall().dim
         rng = np.random.default_rng(0)

@@ -50,6 +50,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def git_blob_id(path: Path) -> str:
+    """The id git gives the file's content (`git hash-object`): sha1 over `blob <size>\\0` and the bytes."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    _update_with_file(digest, path)
+    return digest.hexdigest()
+
+
 FILE_HASH_CACHE_NAME = "file-hashes.json"
 
 

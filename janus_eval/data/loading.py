@@ -96,14 +96,39 @@ class JoinedRows(Sequence[Mapping[str, Any]]):
 def _load_files(task: Task, source: FileSource, data_dir: Path | None) -> LoadedData:
     """Rows from a task's published files: `DIR/<task>/<name>` with --data-dir, else the verified cache."""
     local_dir = data_dir / task.name if data_dir is not None else None
-    paths = {file.name: fetch(file, local_dir=local_dir) for file in source.files}
+    if local_dir is not None:
+        _check_present(task.name, source, local_dir)
+        paths = {file.name: fetch(file, local_dir=local_dir) for file in source.files}
+    else:
+        first, *rest = source.files
+        paths = {first.name: fetch(first)}  # an unreachable host fails here, once
+        if rest:  # many small files (DPG-Bench's 1,065 prompts) download a few at a time
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=min(8, len(rest)))
+            try:
+                paths.update(zip([file.name for file in rest], pool.map(fetch, rest)))
+            finally:  # after a failure, the files not started yet are not tried
+                pool.shutdown(wait=True, cancel_futures=True)
     rows = task.rows_from_files(paths)
     where = f"the files in {local_dir}" if local_dir is not None else f"the files of task {task.name!r}"
     _check_columns(task.name, source, list(rows[0].keys()) if rows else [], where)
     location = str(local_dir) if local_dir is not None else ", ".join(file.url for file in source.files)
-    # an unpinned file (no published sha256) is fingerprinted by the content of the copy read
-    fingerprint = hash_json({f.name: f.sha256 or file_sha256(paths[f.name]) for f in source.files})
+    # an unpinned file (no published checksum) is fingerprinted by the content of the copy read
+    fingerprint = hash_json({f.name: f.checksum or file_sha256(paths[f.name]) for f in source.files})
     return LoadedData(rows, "local" if local_dir is not None else "url", location, fingerprint)
+
+
+def _check_present(task_name: str, source: FileSource, local_dir: Path) -> None:
+    """One message for every file missing from a --data-dir folder (not one run per missing file)."""
+    missing = [file for file in source.files if not (local_dir / file.name).is_file()]
+    if missing:
+        first = missing[0]
+        raise UserError(
+            f"{len(missing)} of the {len(source.files)} files of task {task_name!r} are missing from {local_dir} "
+            f"(first: {first.name}, from {first.url}); put every file of the task there under its name "
+            "(or drop --data-dir to download them)"
+        )
 
 
 def _check_columns(task_name: str, source: DataSource | FileSource, found: Sequence[str], where: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from janus_eval.api import RemoteFile
 from janus_eval.data.cache import cache_root
 from janus_eval.data.file_writes import CACHE_REMEDY, disk_full_error, is_disk_full
-from janus_eval.data.hashing import file_sha256
+from janus_eval.data.hashing import file_sha256, git_blob_id
 from janus_eval.errors import UserError
 
 DOWNLOAD_TIMEOUT_SECONDS = 60
@@ -25,17 +25,35 @@ DOWNLOAD_TIMEOUT_SECONDS = 60
 
 def cached_path(file: RemoteFile, cache_dir: Path | None = None) -> Path:
     """Where the verified copy of `file` lives in the cache (keyed by its checksum; an unpinned file by its URL)."""
-    folder = file.sha256[:16] if file.sha256 is not None else f"unpinned-{hashlib.sha256(file.url.encode()).hexdigest()[:16]}"
+    if file.sha256:
+        folder = file.sha256[:16]
+    elif file.git_blob:
+        folder = f"blob-{file.git_blob}"[:16]
+    else:
+        folder = f"unpinned-{hashlib.sha256(file.url.encode()).hexdigest()[:16]}"
     return (cache_dir if cache_dir is not None else cache_root() / "data") / folder / file.name
 
 
+def matches(path: Path, file: RemoteFile) -> bool:
+    """Whether the file at `path` has the content `file` names (its sha256, else its git blob id; an unpinned file
+    matches any content, which its fingerprint then records)."""
+    if file.sha256:
+        return file_sha256(path) == file.sha256
+    if file.git_blob:
+        return git_blob_id(path) == file.git_blob
+    return True
+
+
 def _verify(path: Path, file: RemoteFile, where: str) -> None:
-    if file.sha256 is None:  # no published checksum: the copy's own sha256 is recorded as its fingerprint
+    if file.sha256:
+        actual, expected, kind = file_sha256(path), file.sha256, "sha256"
+    elif file.git_blob:
+        actual, expected, kind = git_blob_id(path), file.git_blob, "git blob id"
+    else:  # no published checksum: the copy's own sha256 is recorded as its fingerprint
         return
-    actual = file_sha256(path)
-    if actual != file.sha256:
+    if actual != expected:
         raise UserError(
-            f"{where} has sha256 {actual}, expected {file.sha256} (the canonical {file.name} from {file.url}); "
+            f"{where} has {kind} {actual}, expected {expected} (the canonical {file.name} from {file.url}); "
             "the file differs from the one the protocol fixes"
         )
 
@@ -43,7 +61,7 @@ def _verify(path: Path, file: RemoteFile, where: str) -> None:
 def is_cached(file: RemoteFile, cache_dir: Path | None = None) -> bool:
     """Whether the verified copy of `file` is in the cache (no network)."""
     target = cached_path(file, cache_dir)
-    return target.is_file() and (file.sha256 is None or file_sha256(target) == file.sha256)
+    return target.is_file() and matches(target, file)
 
 
 def fetch(file: RemoteFile, *, local_dir: Path | None = None, cache_dir: Path | None = None) -> Path:
@@ -74,7 +92,7 @@ def download(url: str, target: Path, remedy: str, verify: Callable[[Path], None]
     if os.environ.get("JANUS_EVAL_OFFLINE") == "1":
         raise UserError(f"{target.name} is not cached and JANUS_EVAL_OFFLINE=1 forbids downloading {url}; {remedy}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    handle, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{Path(target.name).name}.", suffix=".part")
     try:
         with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
             while chunk := response.read(1 << 20):

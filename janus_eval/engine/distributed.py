@@ -61,9 +61,13 @@ def init_from_env() -> DistContext:
     return context
 
 
-def shutdown() -> None:
-    """Leaves the process group, if one was joined."""
+def shutdown(clean: bool = True) -> None:
+    """Leaves the process group, if one was joined: after a barrier when the run ended normally, so that no rank
+    tears its group down while another is still inside a collective (rank 0 writes the results after the others
+    are done; a rank that left early made gloo abort the process on its way out under load)."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()

@@ -1,7 +1,8 @@
 """Generated images on disk: GenEval's official folder layout, one generation configuration per folder.
 
 `<task>_images/<index:05d>/samples/<n:05d>.png`, with the task's extra files (GenEval's `metadata.jsonl`)
-beside `samples/`, so an official evaluator can score the folder as it is.
+beside `samples/`, so an official evaluator can score the folder as it is. A task that lays out its own files
+(`Task.image_files`: DPG-Bench's `<item_id>.png` grids) has them saved and recorded the same way.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from janus_eval.api import ImageOutput, Output, Request, Sample, SampleError, Task, TextOutput
 from janus_eval.data.file_writes import write_atomically, writing
@@ -28,6 +31,9 @@ def save_output(output: Output, sample: Sample, images_dir: Path, task: Task) ->
     if isinstance(output, TextOutput):
         return output.text, None
     if isinstance(output, ImageOutput):
+        files = task.image_files(sample, output.images)
+        if files is not None:  # the task's own layout (DPG-Bench: one 2x2 grid per prompt)
+            return _save_task_files(files, images_dir)
         folder = images_dir / f"{sample.index:05d}" / "samples"
         paths, digests = [], []
         with writing(f"the images of sample {sample.id!r}", folder):
@@ -44,6 +50,20 @@ def save_output(output: Output, sample: Sample, images_dir: Path, task: Task) ->
                 stale.unlink()
         return paths, digests
     raise TypeError(f"unknown output type {type(output).__name__}")
+
+
+def _save_task_files(files: dict[str, Image.Image], images_dir: Path) -> tuple[list[str], list[str]]:
+    """Saves the images a task laid out itself (relative paths inside `images_dir`), recorded like GenEval's."""
+    paths, digests = [], []
+    for relative, image in files.items():
+        path = images_dir / relative
+        if images_dir.resolve() not in path.resolve().parents:
+            raise ValueError(f"image path {relative!r} leaves {images_dir}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, format="PNG")
+        paths.append(str(path.relative_to(images_dir.parent)))
+        digests.append(file_sha256(path))
+    return paths, digests
 
 
 def claim_images_dir(images_dir: Path, key: str) -> None:

@@ -239,12 +239,24 @@ def _joined_configs(resources: Sequence[Resource]) -> list[Resource]:
     return list(merged.values())
 
 
+# missing items listed per task before the rest are only counted
+SHOWN_PER_TASK = 3
+
+
 def missing_message(missing: Sequence[Resource], why: str, argv: Sequence[str]) -> str:
     """One message: why the network is out, every missing item and how to provide it, and the prefetch command."""
     items = _joined_configs(missing)
     count = f"{len(items)} thing{'s' if len(items) != 1 else ''}"
     lines = [f"{count} this command needs {'is' if len(items) == 1 else 'are'} not available here ({why}):"]
-    lines.extend(missing_line(resource) for resource in items)
+    shown: dict[tuple[str, str], int] = {}
+    for resource in items:  # a task of many files (DPG-Bench's 1,065 prompts) shows a few and counts the rest
+        group = (resource.purpose, resource.kind)
+        shown[group] = shown.get(group, 0) + 1
+        if shown[group] <= SHOWN_PER_TASK:
+            lines.append(missing_line(resource))
+    for (purpose, kind), total in shown.items():
+        if total > SHOWN_PER_TASK:
+            lines.append(f"  - {purpose}: and {total - SHOWN_PER_TASK} more {'files' if kind in ('file', 'local') else 'items'} like these")
     if any(resource.kind != "local" for resource in missing):
         lines.append(
             f"Or fetch everything at once on a connected machine with the same HF_HOME and JANUS_EVAL_CACHE: "

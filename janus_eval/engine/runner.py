@@ -45,6 +45,7 @@ from janus_eval.engine.failures import (
 from janus_eval.engine.image_folder import claim_images_dir, recorded_output, save_output
 from janus_eval.engine.locks import task_locks
 from janus_eval.engine.manifest import git_commit, package_versions, peak_rss_bytes, platform_info
+from janus_eval.engine.overlap import BatchFinisher
 from janus_eval.engine.preflight import Command, check_available
 from janus_eval.engine.record_store import RecordStore
 from janus_eval.errors import UserError, interrupted
@@ -425,7 +426,9 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
     rest in length-sorted batches, scores and records every sample as its batch finishes.
 
     A batch that raises is retried in halves; a request that fails alone, or an output whose scoring fails,
-    is recorded as a failed sample with its error, and the run goes on (up to `--max-failed`).
+    is recorded as a failed sample with its error, and the run goes on (up to `--max-failed`). Scoring and
+    recording run on one worker thread (`BatchFinisher`, in submission order) while the next batch generates:
+    scorer models and PNG encoding do not leave the generator idle, and every record is written by that thread.
     """
     task, stats = plan.task, ExecutionStats()
     recorded = RecordedOutputs(plan, config.resume)
@@ -462,9 +465,26 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
                     results.append(error_info(exc, "scoring"))
             return results
 
+    def rescore(batch: Sequence[tuple[Sample, Request, Output, SampleRecord]]) -> None:
+        scores = scored([item[0] for item in batch], [item[2] for item in batch])
+        for (sample, request, output, source), result in zip(batch, scores):
+            finish(sample, output, request, result, source.seconds or 0.0, source)
+        stats.rescored += len(batch)
+
+    def score_generated(part: Sequence[tuple[Sample, Request]], outputs: list[Output], seconds: float) -> None:
+        try:
+            scores = scored([sample for sample, _ in part], outputs)
+        except UserError as exc:  # e.g. the judge refused the key: the outputs stay for the rerun
+            unscored = ErrorInfo(stage="scoring", type=type(exc).__name__, message=f"not scored: {exc}")
+            for (sample, request), output in zip(part, outputs):
+                writer.write(sample, output, request, unscored, seconds / len(part), task.score(sample, None))
+            raise
+        for (sample, request), output, score in zip(part, outputs, scores):
+            finish(sample, output, request, score, seconds / len(part))
+
     show_progress = config.show_progress and context.is_main
     bar = tqdm(total=len(plan.todo), desc=f"{task.name} [{adapter.label}]", unit="sample", disable=not show_progress)
-    with plan.store, bar:
+    with plan.store, bar, BatchFinisher() as finisher:
         for window in chunks(plan.todo, config.batch_size * WINDOW_BATCHES):
             built: list[tuple[Sample, Request]] = []
             again: list[tuple[Sample, Request, Output, SampleRecord]] = []
@@ -473,7 +493,7 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
                     request = task.build_request(sample)
                 except SampleError as exc:
                     stats.generated += 1
-                    finish(sample, None, None, error_info(exc, "request"), 0.0)
+                    finisher.submit(finish, sample, None, None, error_info(exc, "request"), 0.0)
                     continue
                 found = recorded.lookup(sample, request)
                 if found is not None:
@@ -481,10 +501,7 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
                 else:
                     built.append((sample, request))
             for batch_again in chunks(again, config.batch_size):
-                scores = scored([item[0] for item in batch_again], [item[2] for item in batch_again])
-                for (sample, request, output, source), result in zip(batch_again, scores):
-                    finish(sample, output, request, result, source.seconds or 0.0, source)
-                stats.rescored += len(batch_again)
+                finisher.submit(rescore, batch_again)
             if built:
                 adapter.load()  # only now: a rerun or a rescoring never loads the weights
             # longest first: a batch that does not fit in memory fails at the start, not after hours
@@ -496,20 +513,12 @@ def execute(plan: TaskPlan, adapter: ModelAdapter, config: RunConfig, context: D
                     if isinstance(result, ErrorInfo):
                         (sample, request), = part
                         stats.generated += 1
-                        finish(sample, None, request, result, 0.0)
+                        finisher.submit(finish, sample, None, request, result, 0.0)
                         continue
                     outputs, seconds = result
                     stats.generation_seconds += seconds
                     stats.generated += len(part)
-                    try:
-                        scores = scored([sample for sample, _ in part], outputs)
-                    except UserError as exc:  # e.g. the judge refused the key: the outputs stay for the rerun
-                        unscored = ErrorInfo(stage="scoring", type=type(exc).__name__, message=f"not scored: {exc}")
-                        for (sample, request), output in zip(part, outputs):
-                            writer.write(sample, output, request, unscored, seconds / len(part), task.score(sample, None))
-                        raise
-                    for (sample, request), output, score in zip(part, outputs, scores):
-                        finish(sample, output, request, score, seconds / len(part))
+                    finisher.submit(score_generated, part, outputs, seconds)
     stats.out_of_memory_errors = limit.out_of_memory_errors
     stats.effective_batch_size = limit.size if limit.lowered else None
     return stats
@@ -558,7 +567,7 @@ def assemble_result(
         metrics=metrics,
         headline=Headline(metric=task.headline, value=headline_value),
         published=published,
-        protocol=protocol_with_model(task.protocol_card(), adapter.protocol_card()),
+        protocol=protocol_with_model(task.protocol_card(), model_protocol(task, adapter)),
         scorers=task.scorer_info(),
         notes=notes,
         options=task.options.model_dump(mode="json"),
@@ -599,6 +608,16 @@ def assemble_result(
             scoring_usage=task.scoring_usage([records[s.id].score for s in samples]),
         ),
     )
+
+
+def model_protocol(task: Task, adapter: ModelAdapter) -> dict[str, Any]:
+    """The adapter's model-side settings for the result's protocol card, with the prompt template it renders for
+    this task's request kind (`prompt`) when it has one; known without loading the weights."""
+    settings = dict(adapter.protocol_card())
+    template = adapter.prompt_template(task.request_kind)
+    if template:
+        settings["prompt"] = template
+    return settings
 
 
 __all__ = ["RunConfig", "evaluate", "run_task", "build_tasks", "build_adapter", "TaskOptions"]

@@ -45,13 +45,12 @@ def compare_with_paper(
         return None, notes
     reference = task.published_numbers()
     if reference_key not in reference and reference_key in task.published:
-        changed = ", ".join(f"{k}={v}" for k, v in changed_options(task).items()) or (
-            "demo rows" if task.demo else "the published settings differ; see the protocol card"
-        )
-        notes.append(
-            f"the published {task.headline} of {reference_key} ({task.published[reference_key]:g}) does not apply "
-            f"under these options ({changed}): they measure something else"
-        )
+        changed = ", ".join(f"{k}={v}" for k, v in changed_options(task).items()) or ("demo rows" if task.demo else "")
+        published = f"the published {task.headline} of {reference_key} ({task.published[reference_key]:g})"
+        if changed:
+            notes.append(f"{published} does not apply under these options ({changed}): they measure something else")
+        else:  # the task's default setup itself is not the published one: its own notes say why
+            notes.append(f"{published} is not set against this run (see the task's notes)")
     if reference_key not in reference:
         return None, notes
     notes = comparability_notes(task, limit, headline, failed)

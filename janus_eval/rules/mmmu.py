@@ -22,6 +22,7 @@ from janus_eval.api import Metric, Sample, percent
 from janus_eval.rules.option_matching import LETTERS
 
 Variant = Literal["official", "lmms_eval", "vlmevalkit"]
+Fallback = Literal["stream", "per_sample"]
 Candidate = Union[str, float]
 MULTIPLE_CHOICE = "multiple-choice"
 
@@ -47,6 +48,16 @@ SUBJECT_DISCIPLINE: dict[str, str] = {
 # Seed of the random letter for unparsable multiple-choice answers: the official eval_utils calls
 # random.seed(42) at import; lmms-eval seeds Python's random with its `--seed` default, 0.
 FALLBACK_SEEDS: dict[str, int] = {"official": 42, "lmms_eval": 0}
+# The official processing order of the subjects: `CAT_SHORT2LONG` of MMMU's `mmmu/utils/data_utils.py`, which
+# run_llava.py (parsing during inference) and main_parse_and_eval.py (`--subject ALL`) walk in this order,
+# each subject's questions in dataset order, drawing every fallback letter from Python's one global stream.
+OFFICIAL_SUBJECT_ORDER: tuple[str, ...] = (
+    "Accounting", "Agriculture", "Architecture_and_Engineering", "Art", "Art_Theory", "Basic_Medical_Science",
+    "Biology", "Chemistry", "Clinical_Medicine", "Computer_Science", "Design", "Diagnostics_and_Laboratory_Medicine",
+    "Economics", "Electronics", "Energy_and_Power", "Finance", "Geography", "History", "Literature", "Manage",
+    "Marketing", "Materials", "Math", "Mechanical_Engineering", "Music", "Pharmacy", "Physics", "Psychology",
+    "Public_Health", "Sociology",
+)  # fmt: skip
 # VLMEvalKit's pseudo-option for open questions (MMMU_preproc: A = the ground truth, B = this)
 OTHER_ANSWERS = "Other Answers"
 
@@ -95,7 +106,8 @@ class ChoiceParse:
     """A multiple-choice reading: the letter, the candidates it was chosen from, and how they were found.
 
     `rule` is the pass that found the candidates (parenthesised, spaced_letter, letter_space,
-    letter_period, option_text), "random" when none did and a letter was drawn, "none" without options.
+    letter_period, option_text), "random" when none did and a letter was drawn (or is left to be drawn:
+    `pred` None), "none" without options.
     """
 
     pred: str | None
@@ -105,13 +117,13 @@ class ChoiceParse:
 
 
 def parse_multi_choice(
-    response: str, options: Sequence[str], rng: random.Random, variant: Variant = "official"
+    response: str, options: Sequence[str], rng: random.Random | None, variant: Variant = "official"
 ) -> ChoiceParse:
     """The option letter a free-form response picks, by the official MMMU rules or lmms-eval's variant.
 
     Letters in parentheses first, then bare letters, then (responses of more than 5 words only)
     option texts contained in the response; several candidates -> the one occurring last; none ->
-    a letter drawn from `rng`.
+    a letter drawn from `rng` (with `rng` None the draw is left to the caller: `pred` None).
     """
     letters = option_letters(len(options))
     text = response
@@ -135,7 +147,7 @@ def parse_multi_choice(
     if not candidates:
         if not letters:
             return ChoiceParse(None, (), "none", False)
-        return ChoiceParse(rng.choice(letters), (), "random", True)
+        return ChoiceParse(rng.choice(letters) if rng is not None else None, (), "random", True)
     if len(candidates) == 1:
         return ChoiceParse(candidates[0], tuple(candidates), rule, False)
 
@@ -294,12 +306,16 @@ def score_response(
     options: Sequence[str],
     answer: str,
     variant: Variant = "official",
+    fallback: Fallback = "per_sample",
 ) -> dict[str, Any]:
     """Scores one MMMU response; the per-sample score record (JSON-serialisable).
 
     Multiple choice (question_type "multiple-choice"): `pred` letter, `candidates`, `rule`,
     `random_fallback`. Any other type is open: `pred` = the normalised candidate list. Official
     gold answers that are list literals are parsed; lmms-eval compares against the raw string.
+    An unparsable multiple-choice answer draws its letter now (`fallback="per_sample"`, seeded by the
+    sample id) or leaves it to `MmmuMetric` (`"stream"`): `pred` None, `correct` False until then, and
+    `stream_fallback` holds what the draw needs (seed, letters, gold answer).
     """
     if variant == "vlmevalkit":
         return _score_vlmevalkit(response, question_type, options, answer)
@@ -307,15 +323,23 @@ def score_response(
         response = response.strip()  # lmms-eval strips every generate_until output before process_results
     gold: str | list[str] = parse_gold(answer) if variant == "official" else answer
     if question_type == MULTIPLE_CHOICE:
-        choice = parse_multi_choice(response, options, fallback_rng(variant, sample_id), variant)
-        return {
+        rng = fallback_rng(variant, sample_id) if fallback == "per_sample" else None
+        choice = parse_multi_choice(response, options, rng, variant)
+        score: dict[str, Any] = {
             "question_type": question_type,
             "pred": choice.pred,
             "candidates": list(choice.candidates),
             "rule": choice.rule,
             "random_fallback": choice.random_fallback,
-            "correct": eval_multi_choice(gold, choice.pred),
+            "correct": eval_multi_choice(gold, choice.pred) if choice.pred is not None else False,
         }
+        if choice.random_fallback and choice.pred is None:
+            score["stream_fallback"] = {
+                "seed": FALLBACK_SEEDS[variant],
+                "letters": option_letters(len(options)),
+                "gold": gold,
+            }
+        return score
     candidates = parse_open_response(response)
     return {
         "question_type": question_type,
@@ -357,22 +381,72 @@ def _key(name: str) -> str:
     return name.replace(" ", "_")
 
 
+@dataclass(frozen=True)
+class PendingFallback:
+    """A multiple-choice answer whose random letter is drawn at aggregation, from the official stream."""
+
+    order: tuple[int, int]  # (subject in the official order, position in the dataset)
+    subject: str
+    seed: int
+    letters: tuple[str, ...]
+    gold: str | tuple[str, ...]
+
+
+def draw_stream(pending: Sequence[PendingFallback]) -> list[tuple[PendingFallback, str, bool]]:
+    """Each pending answer's letter and whether it is right, drawn as the official evaluator draws them.
+
+    Official behaviour (MMMU eval_utils `random.seed(42)` and `random.choice(all_choices)`): one stream per
+    seed, drawn in the official processing order (subjects in `OFFICIAL_SUBJECT_ORDER`, questions in dataset
+    order), one `choice` per unparsable answer; so the letters depend on which answers fell back before.
+    """
+    drawn = []
+    for seed in sorted({item.seed for item in pending}):
+        rng = random.Random(seed)
+        for item in sorted((item for item in pending if item.seed == seed), key=lambda item: item.order):
+            letter = rng.choice(list(item.letters))
+            gold = item.gold if isinstance(item.gold, str) else list(item.gold)
+            drawn.append((item, letter, eval_multi_choice(gold, letter)))
+    return drawn
+
+
+def _subject_rank(subject: str) -> int:
+    if subject in OFFICIAL_SUBJECT_ORDER:
+        return OFFICIAL_SUBJECT_ORDER.index(subject)
+    return len(OFFICIAL_SUBJECT_ORDER)
+
+
 class MmmuMetric(Metric):
     """Per subject and question kind: (questions, right, random fallbacks); accuracies are instance-weighted.
 
-    Overall and per-discipline accuracy pool the questions (official `calculate_ins_level_acc`).
+    Overall and per-discipline accuracy pool the questions (official `calculate_ins_level_acc`). Answers
+    scored with `fallback="stream"` that fell back are kept as `pending` and drawn in `compute`, over all
+    samples the metric holds: the same letters whatever the world size, the shard or the resume history.
     """
 
     def __init__(self) -> None:
         # subject -> "multiple_choice" | "open" -> [questions, right, random fallbacks]
         self.counts: dict[str, dict[str, list[int]]] = defaultdict(dict)
+        self.pending: list[PendingFallback] = []
 
     def update(self, sample: Sample, score: Mapping[str, Any]) -> None:
         kind = "multiple_choice" if sample.meta["question_type"] == MULTIPLE_CHOICE else "open"
-        counts = self.counts[sample.meta["subject"]].setdefault(kind, [0, 0, 0])
+        subject = sample.meta["subject"]
+        counts = self.counts[subject].setdefault(kind, [0, 0, 0])
         counts[0] += 1
         counts[1] += int(bool(score["correct"]))
         counts[2] += int(bool(score.get("random_fallback")))
+        stream = score.get("stream_fallback")
+        if stream:
+            gold = stream["gold"]
+            self.pending.append(
+                PendingFallback(
+                    order=(_subject_rank(subject), sample.index),
+                    subject=subject,
+                    seed=int(stream["seed"]),
+                    letters=tuple(stream["letters"]),
+                    gold=gold if isinstance(gold, str) else tuple(gold),
+                )
+            )
 
     def merge(self, other: Metric) -> None:
         if not isinstance(other, MmmuMetric):
@@ -382,36 +456,54 @@ class MmmuMetric(Metric):
                 mine = self.counts[subject].setdefault(kind, [0, 0, 0])
                 for position, value in enumerate(values):
                     mine[position] += value
+        self.pending.extend(other.pending)
 
-    def _totals(self, subjects: Sequence[str], kind: str | None = None) -> tuple[int, int, int]:
-        totals = [0, 0, 0]
-        for subject in subjects:
-            for name, values in self.counts.get(subject, {}).items():
-                if kind is None or name == kind:
-                    totals = [a + b for a, b in zip(totals, values)]
-        return totals[0], totals[1], totals[2]
+    def _with_stream_draws(self) -> tuple[dict[str, dict[str, list[int]]], int]:
+        """The counts with the pending answers' drawn letters added, and how many of those were right."""
+        counts = {subject: {kind: list(values) for kind, values in kinds.items()} for subject, kinds in self.counts.items()}
+        right = 0
+        for item, _, correct in draw_stream(self.pending):
+            if correct:
+                counts[item.subject]["multiple_choice"][1] += 1
+                right += 1
+        return counts, right
 
     def compute(self) -> dict[str, float | None]:
-        seen = [subject for subject, kinds in self.counts.items() if kinds]
-        questions, right, fallbacks = self._totals(seen)
+        counts, stream_right = self._with_stream_draws()
+        seen = [subject for subject, kinds in counts.items() if kinds]
+        questions, right, fallbacks = _totals(counts, seen)
         result: dict[str, float | None] = {
             "accuracy": percent(right, questions),
             "count": float(questions),
             "random_fallbacks": float(fallbacks),
+            "random_fallbacks_drawn_at_aggregation": float(len(self.pending)),
+            "random_fallbacks_drawn_right": float(stream_right),
         }
         for kind in ("multiple_choice", "open"):
-            kind_questions, kind_right, _ = self._totals(seen, kind)
+            kind_questions, kind_right, _ = _totals(counts, seen, kind)
             result[f"{kind}_accuracy"] = percent(kind_right, kind_questions)
             result[f"{kind}_count"] = float(kind_questions)
         for discipline, subjects in DISCIPLINES.items():
             present = [subject for subject in subjects if subject in seen]
             if present:
-                discipline_questions, discipline_right, _ = self._totals(present)
+                discipline_questions, discipline_right, _ = _totals(counts, present)
                 result[f"discipline.{_key(discipline)}.accuracy"] = percent(discipline_right, discipline_questions)
                 result[f"discipline.{_key(discipline)}.count"] = float(discipline_questions)
         ordered = [s for subjects in DISCIPLINES.values() for s in subjects if s in seen]
         for subject in [*ordered, *sorted(set(seen) - set(ordered))]:
-            subject_questions, subject_right, _ = self._totals([subject])
+            subject_questions, subject_right, _ = _totals(counts, [subject])
             result[f"subject.{subject}.accuracy"] = percent(subject_right, subject_questions)
             result[f"subject.{subject}.count"] = float(subject_questions)
         return result
+
+
+def _totals(
+    counts: Mapping[str, Mapping[str, list[int]]], subjects: Sequence[str], kind: str | None = None
+) -> tuple[int, int, int]:
+    """(questions, right, fallbacks) summed over `subjects` (and one question kind)."""
+    totals = [0, 0, 0]
+    for subject in subjects:
+        for name, values in counts.get(subject, {}).items():
+            if kind is None or name == kind:
+                totals = [a + b for a, b in zip(totals, values)]
+    return totals[0], totals[1], totals[2]

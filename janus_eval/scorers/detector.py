@@ -20,12 +20,12 @@ from PIL import Image
 from janus_eval.api import Resource
 from janus_eval.data.cache import quiet_hf_progress
 from janus_eval.data.hashing import cached_file_sha256
-from janus_eval.data.hub_snapshots import fetch_checkpoint
-from janus_eval.errors import UserError, first_line
+from janus_eval.errors import UserError
 from janus_eval.rules.detections import Detection, Detections
 from janus_eval.rules.geneval import GENEVAL_CLASSES
 from janus_eval.scorers.detector_base import Detector, check_labels, prepare_image
 from janus_eval.scorers.device import check_device
+from janus_eval.scorers.hf_weights import resolve_hf_weights
 from janus_eval.scorers.mmdet_detector import MMDET_CHECKPOINT_URL, MmdetDetector
 from janus_eval.scorers.tiny_scorers import TINY_DETECTOR_VERSION, ensure_tiny_detector
 
@@ -236,7 +236,7 @@ class Mask2FormerDetector(Detector):
         import transformers
         from transformers import AutoImageProcessor, Mask2FormerConfig, Mask2FormerForUniversalSegmentation
 
-        folder, source = _resolve_hf_weights(weights, revision)
+        folder, source = resolve_hf_weights(weights, revision, what="detector", option="geneval.detector_weights")
         config = Mask2FormerConfig.from_pretrained(folder)
         aliases = check_labels(config.id2label, f"checkpoint '{weights}'")
         if not (folder / "preprocessor_config.json").is_file():
@@ -322,27 +322,6 @@ class Mask2FormerDetector(Detector):
         pad_h = math.ceil(height / PAD_DIVISOR) * PAD_DIVISOR - height
         pad_w = math.ceil(width / PAD_DIVISOR) * PAD_DIVISOR - width
         return F.pad(pixel_values, (0, pad_w, 0, pad_h), value=0.0), (height, width)
-
-
-def _resolve_hf_weights(weights: str, revision: str | None) -> tuple[Path, dict[str, Any]]:
-    """A local checkpoint folder for `weights` (a folder, or a hub id fetched or found in the HF cache)."""
-    path = Path(weights).expanduser()
-    if path.is_dir():
-        return path, {"weights_path": str(path.resolve())}
-    if path.exists() or weights.startswith((".", "/", "~")) or weights.count("/") > 1:
-        raise UserError(
-            f"Detector weights '{weights}' is not a checkpoint folder (config.json, model.safetensors, ...)."
-        )
-    try:
-        folder = fetch_checkpoint(weights, revision, allow=HF_WEIGHT_PATTERNS)
-    except Exception as error:  # hub errors come in many classes (offline, 404, auth, network)
-        raise UserError(
-            f"Cannot get the detector weights '{weights}' ({type(error).__name__}: {first_line(error)}). "
-            f"Without internet, download them once elsewhere (`hf download {weights}`) and copy the Hugging Face "
-            "cache, or pass a local checkpoint folder (config.json, preprocessor_config.json, model.safetensors) "
-            "with `--task-option geneval.detector_weights=PATH`."
-        ) from None
-    return folder, {"hub_revision": folder.name, "requested_revision": revision}
 
 
 def _resample_name(resample: Any) -> str:
