@@ -343,6 +343,17 @@ def _import_libraries(verbose: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `janus-eval` command; returns its exit code (a rank of a torchrun run ends its process here)."""
+    left_group: list[bool] = []
+    code = _main(argv, left_group)
+    if any(left_group):
+        from janus_eval.engine.distributed import exit_process
+
+        exit_process(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None, left_group: list[bool]) -> int:
     # unless a caller (a test, an embedding program) handles SIGINT its own way
     interruptible = signal.getsignal(signal.SIGINT) in (signal.default_int_handler, exit_at_once)
     if interruptible:
@@ -385,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             from janus_eval.engine.distributed import shutdown
 
-            shutdown(clean=finished)
+            left_group.append(shutdown(clean=finished))
     except UserError as exc:
         _fail(str(exc))
         return exc.exit_code

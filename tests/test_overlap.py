@@ -41,6 +41,27 @@ def test_jobs_run_in_order_and_a_failure_reaches_the_caller() -> None:
     assert done[-1] == 7
 
 
+def test_no_job_runs_after_a_failure_surfaced() -> None:
+    """A job queued behind a failing one never runs, also once the failure was raised to the caller
+    (the budget of --max-failed stops the run at the sample that exceeded it, not one later)."""
+    for _ in range(200):
+        ran: list[int] = []
+        release = threading.Event()
+
+        def fail_when_released(release: threading.Event) -> None:
+            release.wait()
+            raise ValueError("over budget")
+
+        with pytest.raises(ValueError, match="over budget"):
+            with BatchFinisher() as finisher:
+                finisher.submit(fail_when_released, release)
+                finisher.submit(ran.append, 1)  # queued while the first job runs
+                release.set()
+                while True:
+                    finisher.submit(ran.append, 2)  # raises once the failure is known
+        assert ran == []  # every job here was queued behind the failing one
+
+
 class SignallingAdapter(JanusHFAdapter):
     """janus-tiny, announcing the start of each image generation call."""
 

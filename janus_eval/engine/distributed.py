@@ -7,9 +7,10 @@ torch.distributed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
 
@@ -61,13 +62,33 @@ def init_from_env() -> DistContext:
     return context
 
 
-def shutdown(clean: bool = True) -> None:
+def shutdown(clean: bool = True) -> bool:
     """Leaves the process group, if one was joined: after a barrier when the run ended normally, so that no rank
     tears its group down while another is still inside a collective (rank 0 writes the results after the others
-    are done; a rank that left early made gloo abort the process on its way out under load)."""
+    are done). Returns whether a group was left (the caller then ends the process with `exit_process`)."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         if clean:
             dist.barrier()
         dist.destroy_process_group()
+        return True
+    return False
+
+
+def exit_process(code: int) -> NoReturn:
+    """Ends a process that was part of a process group, with `code`, once its output is flushed.
+
+    Interpreter teardown after torch.distributed (gloo) sometimes aborts a rank with SIGABRT ("terminate called
+    without an active exception", from a C++ destructor at exit) after every result was written, which turned a
+    finished run into a failed one under torchrun. Nothing of ours is left to do at that point: every file is
+    closed and flushed, so the process skips the interpreter's teardown.
+    """
+    import logging
+    import sys
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

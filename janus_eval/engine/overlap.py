@@ -28,6 +28,8 @@ class BatchFinisher:
     def __init__(self, depth: int = 1) -> None:
         self._jobs: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._failure: BaseException | None = None
+        self._failed = False  # sticky: once a job failed, no later job runs, also after the failure was raised
+        self._raised = False
         self._thread = threading.Thread(target=self._work, name="janus-eval-finisher", daemon=True)
         self._thread.start()
 
@@ -36,22 +38,27 @@ class BatchFinisher:
             job = self._jobs.get()
             if job is _STOP:
                 return
-            if self._failure is not None:
+            if self._failed:
                 continue  # after a failure the remaining jobs are dropped; the caller learns of it
             function, args = job
             try:
                 function(*args)
             except BaseException as exc:  # re-raised in the caller's thread
                 self._failure = exc
+                self._failed = True
 
     def _raise_failure(self) -> None:
-        if self._failure is not None:
-            failure, self._failure = self._failure, None
-            raise failure
+        if self._failed and not self._raised:
+            self._raised = True
+            assert self._failure is not None
+            raise self._failure
 
     def submit(self, function: Callable[..., None], *args: Any) -> None:
         """Queues `function(*args)`; raises the failure of an earlier job instead, if there was one."""
-        self._raise_failure()
+        if self._failed:
+            self._raised = True
+            assert self._failure is not None
+            raise self._failure
         self._jobs.put((function, args))
 
     def close(self) -> None:
