@@ -103,7 +103,8 @@ class ImageRequest:
     index: int
     prompt: str
     seeds: list[int]
-    cfg_weight: float = 5.0
+    # None: the model's own paper setting (Janus: 5, JanusFlow: 2), which its adapter applies and records
+    cfg_weight: float | None = None
     temperature: float = 1.0
     top_k: int | None = None
     top_p: float | None = None

@@ -129,7 +129,10 @@ def _list_tasks() -> None:
     for name, task_cls in TASKS:
         print(f"{name:<14} {task_cls.request_kind:<6} {task_cls.description}")
         for field, info in task_cls.Options.model_fields.items():
-            print(f"{'':<14} {field} = {info.default!r}  ({allowed_values(info.annotation)})")
+            if info.default is None:  # what an unset option means is in its description
+                print(f"{'':<14} {field} unset  ({allowed_values(info.annotation)}; {info.description or 'unset'})")
+            else:
+                print(f"{'':<14} {field} = {info.default!r}  ({allowed_values(info.annotation)})")
 
 
 def allowed_values(annotation: Any) -> str:

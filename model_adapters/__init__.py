@@ -1,3 +1,3 @@
 """Model families, one module each; importing this package registers them (as `janus_eval.model_adapters`)."""
 
-from janus_eval.model_adapters import janus_hf, predictions  # noqa: F401
+from janus_eval.model_adapters import janus_hf, janusflow, predictions  # noqa: F401

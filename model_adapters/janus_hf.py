@@ -7,12 +7,13 @@ generator and never depends on the batch it was generated in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from importlib import metadata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+from janus_eval.model_adapters.adapter_support import chunks as _chunks
+from janus_eval.model_adapters.adapter_support import installed_version as _installed_version
 from janus_eval.model_adapters.chat_template import (
     CHAT_TEMPLATES,
     ROLE_SETS,
@@ -29,10 +30,10 @@ from janus_eval.model_adapters.janus_loading import (
     DTYPES,
     HUB_IDS,
     IMAGE_TAG,
+    JANUS_FAMILY,
     KNOWN_ARGS,
     NEEDS_LOCAL_PATH,
     PAD_TAG,
-    REFERENCE_KEYS,
     TINY_ALIAS,
     CheckpointInfo,
     ModelSource,
@@ -48,6 +49,7 @@ from janus_eval.model_adapters.janus_loading import (
     resolve_source,
 )
 from janus_eval.model_adapters.janus_sampling import (
+    PAPER_CFG_WEIGHT,
     ImageRow,
     PerRowTokenLimit,
     SeededRowSampler,
@@ -211,7 +213,7 @@ class JanusHFAdapter(ModelAdapter):
             )
         chat_roles = parse_choice(args, "chat_roles", "plain", tuple(ROLE_SETS))
         image_preprocessing = parse_choice(args, "image_preprocessing", "deepseek", PREPROCESSING_CHOICES)
-        reference_key = args.get("published_as") or (spec.name if spec.name in REFERENCE_KEYS else None)
+        reference_key = args.get("published_as") or (spec.name if spec.name in JANUS_FAMILY.reference_keys else None)
         default_roles, gen_roles_source = default_generation_roles(reference_key)
         gen_roles = parse_choice(args, "gen_roles", default_roles, tuple(ROLE_SETS))
         if "gen_roles" in args:
@@ -258,19 +260,11 @@ class JanusHFAdapter(ModelAdapter):
 
     @property
     def label(self) -> str:
-        if self.spec.args.get("label"):
-            return self.spec.args["label"]
-        if self.source.alias != ADAPTER_NAME:
-            return self.source.alias
-        if self.source.is_local:
-            return Path(self.source.location).name
-        return self.source.location.rstrip("/").split("/")[-1]
+        return JANUS_FAMILY.label(self.spec, self.source)
 
     @property
     def reference_key(self) -> str | None:
-        if self.spec.args.get("published_as"):
-            return self.spec.args["published_as"]
-        return self.source.alias if self.source.alias in REFERENCE_KEYS else None
+        return JANUS_FAMILY.reference_key(self.spec, self.source)
 
     def identity(self) -> dict[str, Any]:
         import transformers
@@ -311,7 +305,12 @@ class JanusHFAdapter(ModelAdapter):
         provenance = {"checkpoint": self.identity()["model"], "commit": self.commit}
         for key in ("revision", "source_format", "image_do_normalize_from"):
             provenance[key] = self.provenance.get(key)
-        return {"image_do_normalize": self.provenance.get("image_do_normalize"), "provenance": provenance}
+        return {
+            "image_do_normalize": self.provenance.get("image_do_normalize"),
+            # what a generation task that leaves its guidance weight unset gets
+            "cfg_weight_when_unset": PAPER_CFG_WEIGHT,
+            "provenance": provenance,
+        }
 
     def peak_memory_bytes(self) -> int | None:
         if self.device.type == "cuda":
@@ -565,13 +564,6 @@ def _collect(rows: list[ImageRow], pixels: HostPixels, images: list[list[Image.I
         images[row.request_index].append(image)
 
 
-def _installed_version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def _first_id(*candidates: Any) -> Any:
     for candidate in candidates:
         if isinstance(candidate, (list, tuple)):
@@ -579,14 +571,6 @@ def _first_id(*candidates: Any) -> Any:
         if candidate is not None:
             return candidate
     return None
-
-
-def _chunks(items: list[Any], size: int | None) -> Iterator[list[Any]]:
-    if not items:
-        return
-    step = size or len(items)
-    for start in range(0, len(items), step):
-        yield items[start : start + step]
 
 
 __all__ = ["HUB_IDS", "JanusHFAdapter"]

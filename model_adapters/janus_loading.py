@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,33 +156,83 @@ def resolve_device(device: str) -> torch.device:
 # ---------------------------------------------------------------------------- loading
 
 
+@dataclass(frozen=True)
+class ModelFamily:
+    """How an adapter's names map to checkpoints: its generic name, its tiny offline model, its hub aliases with
+    their pinned revisions and reference keys (the same rules serve janus_hf and janusflow)."""
+
+    adapter_name: str
+    tiny_alias: str
+    hub_ids: Mapping[str, str]
+    pinned_revisions: Mapping[str, str]
+    reference_keys: tuple[str, ...]
+    build_tiny: Callable[[], Path]
+    builder_version: int
+    folder_kind: str  # what --model-path holds, for the message when no checkpoint is named
+    example_hub_id: str
+
+    def source(self, spec: ModelSpec, args: Mapping[str, str]) -> ModelSource:
+        """Maps the typed name (+ --model-path / model=) to a hub id or a local folder."""
+        alias = spec.name
+        if args.get("model") and alias != self.adapter_name:
+            raise UserError(
+                f"model={args['model']!r} is only accepted by {self.adapter_name}; for {alias!r} use --model-path DIR"
+            )
+        if spec.model_path:
+            return local_source(alias, spec.model_path, spec.revision)
+        if alias == self.tiny_alias:
+            if spec.revision:
+                raise UserError(
+                    f"--revision {spec.revision!r} does not apply to {self.tiny_alias}: it is built locally by janus-eval "
+                    f"(builder version {self.builder_version}), not downloaded from the Hugging Face Hub; drop --revision"
+                )
+            return ModelSource(alias, str(self.build_tiny().resolve()), is_local=True, is_tiny=True)
+        if alias in self.hub_ids:
+            revision = spec.revision or self.pinned_revisions.get(alias)
+            return ModelSource(alias, self.hub_ids[alias], is_local=False, revision=revision)
+        model = args.get("model")
+        if not model:
+            raise UserError(
+                f"{self.adapter_name} needs a checkpoint: pass --model-path DIR ({self.folder_kind}) or the argument "
+                f"model=<hub id> (e.g. model={self.example_hub_id})"
+            )
+        if os.path.isdir(os.path.expanduser(model)):
+            return local_source(alias, model, spec.revision)
+        return ModelSource(alias, model, is_local=False, revision=spec.revision)
+
+    def label(self, spec: ModelSpec, source: ModelSource) -> str:
+        """The model's folder name in the results: `label=`, else the alias, the folder's name or the repository's."""
+        if spec.args.get("label"):
+            return spec.args["label"]
+        if source.alias != self.adapter_name:
+            return source.alias
+        if source.is_local:
+            return Path(source.location).name
+        return source.location.rstrip("/").split("/")[-1]
+
+    def reference_key(self, spec: ModelSpec, source: ModelSource) -> str | None:
+        """The published numbers to compare with: `published_as=`, else the alias' own."""
+        if spec.args.get("published_as"):
+            return spec.args["published_as"]
+        return source.alias if source.alias in self.reference_keys else None
+
+
+JANUS_FAMILY = ModelFamily(
+    adapter_name=ADAPTER_NAME,
+    tiny_alias=TINY_ALIAS,
+    hub_ids=HUB_IDS,
+    pinned_revisions=PINNED_REVISIONS,
+    reference_keys=REFERENCE_KEYS,
+    build_tiny=ensure_tiny_checkpoint,
+    builder_version=BUILDER_VERSION,
+    folder_kind="a Janus folder in the transformers format or DeepSeek's original one",
+    example_hub_id="deepseek-community/Janus-Pro-1B",
+)
+
+
 def resolve_source(spec: ModelSpec, args: Mapping[str, str]) -> ModelSource:
     """Maps the typed name (+ --model-path / model=) to a hub id or a local folder."""
-    alias = spec.name
-    if args.get("model") and alias != ADAPTER_NAME:
-        raise UserError(
-            f"model={args['model']!r} is only accepted by {ADAPTER_NAME}; for {alias!r} use --model-path DIR"
-        )
-    if spec.model_path:
-        return local_source(alias, spec.model_path, spec.revision)
-    if alias == TINY_ALIAS:
-        if spec.revision:
-            raise UserError(
-                f"--revision {spec.revision!r} does not apply to {TINY_ALIAS}: it is built locally by janus-eval "
-                f"(builder version {BUILDER_VERSION}), not downloaded from the Hugging Face Hub; drop --revision"
-            )
-        return ModelSource(alias, str(ensure_tiny_checkpoint().resolve()), is_local=True, is_tiny=True)
-    if alias in HUB_IDS:
-        return ModelSource(alias, HUB_IDS[alias], is_local=False, revision=spec.revision or PINNED_REVISIONS.get(alias))
-    model = args.get("model")
-    if not model:
-        raise UserError(
-            f"{ADAPTER_NAME} needs a checkpoint: pass --model-path DIR (a Janus folder in the transformers format or "
-            f"DeepSeek's original one) or the argument model=<hub id> (e.g. model=deepseek-community/Janus-Pro-1B)"
-        )
-    if os.path.isdir(os.path.expanduser(model)):
-        return local_source(alias, model, spec.revision)
-    return ModelSource(alias, model, is_local=False, revision=spec.revision)
+    return JANUS_FAMILY.source(spec, args)
 
 
 def checkpoint_resources(spec: ModelSpec) -> list[Resource]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from janus_eval.errors import UserError
 
 if TYPE_CHECKING:
-    from transformers import JanusConfig
+    from transformers import JanusConfig, LlamaConfig
 
 ORIGINAL_MODEL_TYPE = "multi_modality"
 SECTIONS = (
@@ -135,30 +135,16 @@ def is_original_config(config: Mapping[str, Any]) -> bool:
 
 def parse_original_config(config: Mapping[str, Any], where: str) -> OriginalArchitecture:
     """Reads every size from an original config.json; UserError (naming `where`) for what cannot be converted."""
-    from transformers import LlamaConfig
-
     if any(section in config for section in JANUSFLOW_SECTIONS):
         raise UserError(
             f"{where}: this is a JanusFlow checkpoint (it has {', '.join(s for s in JANUSFLOW_SECTIONS if s in config)}); "
-            "transformers has no JanusFlow model, so janus_hf cannot load it"
+            "transformers has no JanusFlow model, so janus_hf cannot load it: use --model janusflow (or janusflow-1.3b)"
         )
     for section in SECTIONS:
         if not isinstance(config.get(section), Mapping):
             raise UserError(f"{where}: model_type {ORIGINAL_MODEL_TYPE!r} but no {section!r} section in config.json")
-    language = {
-        key: value
-        for key, value in config["language_config"].items()
-        if not key.startswith("_") and key not in LANGUAGE_IGNORED_KEYS
-    }
-    if config["language_config"].get("model_type", "llama") != "llama":
-        raise UserError(f"{where}: language_config.model_type must be 'llama', got {config['language_config']['model_type']!r}")
-    try:
-        # DeepSeek builds LlamaConfig(**language_config): keys it leaves out take LlamaConfig's defaults.
-        text = LlamaConfig(**language)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"{where}: language_config is not a valid Llama config: {exc}") from None
-
-    vision = _vision_tower(config["vision_config"], where)
+    language, text = parse_language_config(config["language_config"], where)
+    vision = parse_vision_tower(config["vision_config"], "vision_config", where)
     aligner = _projector(config["aligner_config"], "aligner_config", where)
     gen_aligner = _projector(config["gen_aligner_config"], "gen_aligner_config", where)
     gen_params = _params(config["gen_vision_config"], "gen_vision_config", where)
@@ -187,6 +173,21 @@ def parse_original_config(config: Mapping[str, Any], where: str) -> OriginalArch
     return architecture
 
 
+def parse_language_config(section: Mapping[str, Any], where: str) -> tuple[dict[str, Any], LlamaConfig]:
+    """`language_config` as DeepSeek reads it: the network's keys and the LlamaConfig they make (its defaults
+    for what the section leaves out)."""
+    from transformers import LlamaConfig
+
+    language = {key: value for key, value in section.items() if not key.startswith("_") and key not in LANGUAGE_IGNORED_KEYS}
+    if section.get("model_type", "llama") != "llama":
+        raise UserError(f"{where}: language_config.model_type must be 'llama', got {section['model_type']!r}")
+    try:
+        # DeepSeek builds LlamaConfig(**language_config): keys it leaves out take LlamaConfig's defaults.
+        return language, LlamaConfig(**language)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{where}: language_config is not a valid Llama config: {exc}") from None
+
+
 def _params(section: Mapping[str, Any], name: str, where: str) -> Mapping[str, Any]:
     params = section.get("params", {})
     if not isinstance(params, Mapping):
@@ -207,39 +208,43 @@ def _expect_cls(section: Mapping[str, Any], name: str, expected: str, where: str
         raise UserError(f"{where}: {name}.cls is {cls!r}; only {expected!r} has a transformers counterpart")
 
 
-def _vision_tower(section: Mapping[str, Any], where: str) -> VisionTower:
-    _expect_cls(section, "vision_config", "CLIPVisionTower", where)
-    params = _params(section, "vision_config", where)
+def parse_vision_tower(
+    section: Mapping[str, Any], name: str, where: str, presets: Mapping[str, Mapping[str, Any]] = SIGLIP_PRESETS
+) -> VisionTower:
+    """The SigLIP tower of a `CLIPVisionTower` section (`name` in messages): a named preset or `params.siglip_cfg`,
+    then `select_layer` truncation; UserError for what transformers' SigLIP cannot represent."""
+    _expect_cls(section, name, "CLIPVisionTower", where)
+    params = _params(section, name, where)
     model_name = str(params.get("model_name", "siglip_large_patch16_384"))
     if not model_name.startswith("siglip"):
-        raise UserError(f"{where}: vision_config.params.model_name {model_name!r} is not a SigLIP tower; only SigLIP converts")
+        raise UserError(f"{where}: {name}.params.model_name {model_name!r} is not a SigLIP tower; only SigLIP converts")
     if params.get("pixel_mean") is not None or params.get("pixel_std") is not None:
         raise UserError(
-            f"{where}: vision_config.params has pixel_mean/pixel_std (normalisation inside the model), "
+            f"{where}: {name}.params has pixel_mean/pixel_std (normalisation inside the model), "
             "which transformers' Janus does not have"
         )
     explicit = params.get("siglip_cfg", {})
     if not isinstance(explicit, Mapping):
-        raise UserError(f"{where}: vision_config.params.siglip_cfg must be an object")
+        raise UserError(f"{where}: {name}.params.siglip_cfg must be an object")
     unknown = sorted(set(explicit) - set(SIGLIP_KEYS))
     if unknown:
-        raise UserError(f"{where}: vision_config.params.siglip_cfg has unsupported key(s) {', '.join(unknown)}; known: {', '.join(SIGLIP_KEYS)}")
-    sizes = {**SIGLIP_PRESETS.get(model_name, {}), **explicit}
+        raise UserError(f"{where}: {name}.params.siglip_cfg has unsupported key(s) {', '.join(unknown)}; known: {', '.join(SIGLIP_KEYS)}")
+    sizes = {**presets.get(model_name, {}), **explicit}
     # CLIPVisionTower hands params.image_size to the tower; the preset's own image size is never used.
     if "image_size" in params and "image_size" in explicit and params["image_size"] != explicit["image_size"]:
         raise UserError(
-            f"{where}: vision_config.params.image_size ({params['image_size']}) and siglip_cfg.image_size "
+            f"{where}: {name}.params.image_size ({params['image_size']}) and siglip_cfg.image_size "
             f"({explicit['image_size']}) disagree"
         )
     sizes["image_size"] = params.get("image_size", explicit.get("image_size", DEFAULT_TOWER_IMAGE_SIZE))
     missing = [key for key in SIGLIP_KEYS if key not in sizes]
     if missing:
         raise UserError(
-            f"{where}: vision_config.params.model_name {model_name!r} is not a known SigLIP preset "
-            f"({', '.join(SIGLIP_PRESETS)}) and siglip_cfg lacks {', '.join(missing)}"
+            f"{where}: {name}.params.model_name {model_name!r} is not a known SigLIP preset "
+            f"({', '.join(presets)}) and siglip_cfg lacks {', '.join(missing)}"
         )
     for key in ("image_size", "patch_size", "width", "layers", "heads"):
-        _int(sizes, key, "vision_config (siglip sizes)", where)
+        _int(sizes, key, f"{name} (siglip sizes)", where)
     if sizes["global_pool"] not in ("map", ""):
         raise UserError(
             f"{where}: SigLIP global_pool {sizes['global_pool']!r} is not supported (only 'map' or ''; "
@@ -248,11 +253,11 @@ def _vision_tower(section: Mapping[str, Any], where: str) -> VisionTower:
     # create_siglip_vit keeps layers + select_layer + 1 blocks for select_layer <= 0, else select_layer blocks.
     select_layer = params.get("select_layer", DEFAULT_SELECT_LAYER)
     if not isinstance(select_layer, int) or isinstance(select_layer, bool):
-        raise UserError(f"{where}: vision_config.params.select_layer must be an integer, got {select_layer!r}")
+        raise UserError(f"{where}: {name}.params.select_layer must be an integer, got {select_layer!r}")
     layers = sizes["layers"]
     kept = min(layers, layers + select_layer + 1) if select_layer <= 0 else min(layers, select_layer)
     if kept < 1:
-        raise UserError(f"{where}: vision_config.params.select_layer {select_layer} leaves no SigLIP block")
+        raise UserError(f"{where}: {name}.params.select_layer {select_layer} leaves no SigLIP block")
     if sizes["image_size"] % sizes["patch_size"]:
         raise UserError(f"{where}: SigLIP image_size {sizes['image_size']} is not a multiple of patch_size {sizes['patch_size']}")
     if sizes["width"] % sizes["heads"]:

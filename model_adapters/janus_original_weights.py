@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -95,12 +95,11 @@ def _projector_rules(original: str, converted: str, projector: Projector) -> lis
     return rules
 
 
-def name_rules(arch: OriginalArchitecture) -> list[NameRule]:
-    """Every name pair of one architecture, most specific first."""
-    tower, vision = "vision_model.vision_tower", "model.vision_model"
+def siglip_rules(tower: str, vision: str) -> list[NameRule]:
+    """DeepSeek's timm SigLIP tower under `tower` as transformers' Janus vision model under `vision`."""
     layer = f"{tower}.blocks.{{i}}"
     encoder = f"{vision}.encoder.layers.{{i}}"
-    rules = [
+    return [
         NameRule(f"{tower}.pos_embed", f"{vision}.embeddings.position_embedding.weight", "squeeze"),
         NameRule(f"{tower}.patch_embed.proj.{{p}}", f"{vision}.embeddings.patch_embedding.{{p}}"),
         NameRule(f"{layer}.norm1.{{p}}", f"{encoder}.layer_norm1.{{p}}"),
@@ -111,6 +110,13 @@ def name_rules(arch: OriginalArchitecture) -> list[NameRule]:
         NameRule(f"{layer}.mlp.fc2.{{p}}", f"{encoder}.mlp.fc2.{{p}}"),
         NameRule(f"{tower}.norm.{{p}}", f"{vision}.post_layernorm.{{p}}"),
         NameRule(f"{tower}.attn_pool.{{rest}}", None),  # SigLIP's pooling head: unused (ignore_head=True)
+    ]
+
+
+def name_rules(arch: OriginalArchitecture) -> list[NameRule]:
+    """Every name pair of one architecture, most specific first."""
+    rules = [
+        *siglip_rules("vision_model.vision_tower", "model.vision_model"),
         *_projector_rules("aligner", "model.aligner", arch.aligner),
         *_projector_rules("gen_aligner", "model.generation_aligner", arch.gen_aligner),
         NameRule("gen_head.output_mlp_projector.{p}", "model.generation_head.proj_out.{p}"),
@@ -257,23 +263,34 @@ def _load_bin(path: Path) -> object:
         raise UserError(f"could not read {path} as a PyTorch state dict: {type(exc).__name__}: {exc}") from None
 
 
-def load_weights(model: nn.Module, files: list[Path], mapping: WeightMapping) -> None:
+def load_weights(
+    model: nn.Module,
+    files: list[Path],
+    mapping: WeightMapping,
+    what: str = "an original-format Janus",
+    tied: Sequence[str] | None = None,
+) -> None:
     """Copies every original tensor into `model` (already built for the converted config), one shard at a time.
+
+    `tied` names the model's weights that share another's storage and are not in the checkpoint (default: `lm_head`
+    when the model's config ties it); `what` names the model in messages.
 
     Raises:
         UserError: naming the first unexpected key, the first tensor whose shape does not match the config,
             or the first weight the checkpoint lacks.
     """
     targets = dict(model.state_dict(keep_vars=True))
-    if getattr(model.config, "tie_word_embeddings", False):
-        targets.pop("lm_head.weight", None)  # tied to the input embeddings
+    if tied is None:
+        tied = ["lm_head.weight"] if getattr(getattr(model, "config", None), "tie_word_embeddings", False) else []
+    for name in tied:
+        targets.pop(name, None)  # tied to the input embeddings
     loaded: set[str] = set()
     with torch.no_grad():
         for path, name, tensor in iter_tensors(files):
             converted = mapping.convert(name, tensor)
             if converted is None or any(target not in targets for target, _ in converted):
                 raise UserError(
-                    f"{path}: unexpected key {name!r}: not a weight of an original-format Janus with this config.json"
+                    f"{path}: unexpected key {name!r}: not a weight of {what} with this config.json"
                 )
             for target, value in converted:
                 parameter = targets[target]

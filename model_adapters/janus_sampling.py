@@ -14,6 +14,9 @@ import torch
 
 from janus_eval.api import ImageRequest, TextRequest
 
+# the guidance weight of a request that leaves it unset: Janus' generation_inference.py (cfg_weight = 5)
+PAPER_CFG_WEIGHT = 5.0
+
 
 @dataclass(frozen=True)
 class ImageRow:
@@ -53,7 +56,8 @@ class ImageCodeSampler:
         groups: dict[tuple[float, float, int | None, float | None], list[int]] = {}
         for index, row in enumerate(rows):
             request = row.request
-            key = (float(request.cfg_weight), float(request.temperature), request.top_k, request.top_p)
+            cfg_weight = PAPER_CFG_WEIGHT if request.cfg_weight is None else request.cfg_weight
+            key = (float(cfg_weight), float(request.temperature), request.top_k, request.top_p)
             groups.setdefault(key, []).append(index)
         whole = len(groups) == 1
         # a batch of one setting (the usual case) needs no gather or scatter at all

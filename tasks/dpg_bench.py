@@ -32,7 +32,7 @@ from janus_eval.api import (
 )
 from janus_eval.data.image_grid import crop_tiles, make_grid
 from janus_eval.errors import UserError
-from janus_eval.prompts.image_requests import ImageGenerationOptions, image_request
+from janus_eval.prompts.image_requests import ImageGenerationOptions, cfg_weight_card, image_request
 from janus_eval.registry import register_task
 from janus_eval.rules.dpg_bench import (
     L1_CATEGORIES,
@@ -348,7 +348,7 @@ class DpgBenchTask(Task):
             },
             "generation": {
                 "images_per_prompt": options.images_per_prompt,
-                "cfg_weight": options.cfg_weight,
+                "cfg_weight": cfg_weight_card(options.cfg_weight),
                 "temperature": options.temperature,
                 "seeds": "per image: sha256(base seed, prompt, image index) -> 63-bit seed (--seed sets the base)",
                 "layout": "<task>_images/<item_id>.png: one 2x2 grid of the model's tiles (Janus: 768x768 of 384-px "

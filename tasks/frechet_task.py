@@ -32,6 +32,7 @@ from janus_eval.api import (
 from janus_eval.data.cache import cache_root, ensure_built
 from janus_eval.data.sidecars import ArraySidecar
 from janus_eval.errors import UserError
+from janus_eval.prompts.image_requests import CFG_WEIGHT_HELP, cfg_weight_card
 from janus_eval.rules.fid_metric import FrechetMetric
 from janus_eval.scorers.device import scorer_device
 from janus_eval.scorers.fid_features import FEATURE_BATCH_SIZE, FeatureExtractor, build_feature_extractor
@@ -57,7 +58,7 @@ class FrechetOptions(TaskOptions):
 
     num_images: int = Field(default=PAPER_IMAGES, ge=2, description="captions sampled, one image each (papers: 30,000)")
     sample_seed: int = Field(default=0, description="seed of the caption sample and its order")
-    cfg_weight: float = Field(default=5.0, ge=0, description="classifier-free guidance weight (Janus: 5; JanusFlow: 2)")
+    cfg_weight: float | None = Field(default=None, ge=0, description=CFG_WEIGHT_HELP)
     temperature: float = Field(default=1.0, ge=0, description="sampling temperature of image tokens (Janus: 1)")
     eval_res: int | None = Field(default=256, ge=8, description="GigaGAN's LANCZOS evaluation resolution (None: skip)")
     center_crop: bool = Field(default=True, description="centre crop to the short side first (GigaGAN)")
@@ -282,8 +283,14 @@ class FrechetTask(Task):
         papers' reference set; none for the tiny network."""
         if self.extractor_name == "tiny" or self.reference().info["count"] != self.paper_reference_images:
             return {}
-        setting = (self.options.cfg_weight, self.options.temperature)
-        return {key: value for key, value in self.published.items() if self.paper_settings.get(key) == setting}
+        def paper_settings_hold(key: str) -> bool:
+            if key not in self.paper_settings:
+                return False
+            cfg_weight, temperature = self.paper_settings[key]
+            # an unset weight is the model's own paper setting, which its adapter applies
+            return self.options.cfg_weight in (None, cfg_weight) and self.options.temperature == temperature
+
+        return {key: value for key, value in self.published.items() if paper_settings_hold(key)}
 
     def result_notes(self, metrics: Mapping[str, float | None]) -> list[str]:
         notes = []
@@ -317,7 +324,7 @@ class FrechetTask(Task):
             },
             "generation": {
                 "images_per_prompt": 1,
-                "cfg_weight": options.cfg_weight,
+                "cfg_weight": cfg_weight_card(options.cfg_weight),
                 "temperature": options.temperature,
                 "top_k": None,
                 "top_p": None,

@@ -30,7 +30,7 @@ from janus_eval.api import (
 )
 from janus_eval.data.sample_ids import occurrence_ids
 from janus_eval.errors import UserError
-from janus_eval.prompts.image_requests import ImageGenerationOptions, image_request
+from janus_eval.prompts.image_requests import ImageGenerationOptions, cfg_weight_card, image_request
 from janus_eval.registry import register_task
 from janus_eval.rules.geneval import TASK_TAGS, GenEvalRules, decide, objects_needing_color, select_objects
 from janus_eval.rules.geneval_summary import GenEvalMetric, prompt_key
@@ -330,7 +330,7 @@ class GenEvalTask(Task):
             },
             "generation": {
                 "images_per_prompt": options.images_per_prompt,
-                "cfg_weight": options.cfg_weight,
+                "cfg_weight": cfg_weight_card(options.cfg_weight),
                 "temperature": options.temperature,
                 "top_k": None,
                 "top_p": None,

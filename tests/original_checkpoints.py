@@ -56,7 +56,6 @@ def original_modules(model: Any, seed: int = 1) -> dict[str, nn.Module]:
     `attn_pool` head), the language model a LlamaForCausalLM, the aligners MlpProjector's Sequential,
     the generation head `vision_head`'s two Linears and the generation embedding an Embedding.
     """
-    import timm.models.vision_transformer as vit
     from transformers import LlamaForCausalLM
 
     config = model.config
@@ -64,18 +63,10 @@ def original_modules(model: Any, seed: int = 1) -> dict[str, nn.Module]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         modules = {
-            "vision_model.vision_tower": vit.VisionTransformer(
-                img_size=vision.image_size,
-                patch_size=vision.patch_size,
-                embed_dim=vision.hidden_size,
-                depth=vision.num_hidden_layers,
-                num_heads=vision.num_attention_heads,
-                mlp_ratio=vision.mlp_ratio,
-                class_token=False,
-                global_pool="map",
-                num_classes=0,
-                norm_layer=partial(nn.LayerNorm, eps=1e-6),
-            ).eval(),
+            "vision_model.vision_tower": timm_siglip(
+                vision.image_size, vision.patch_size, vision.hidden_size, vision.num_hidden_layers,
+                vision.num_attention_heads, vision.mlp_ratio,
+            ),  # fmt: skip
             "aligner": _mlp_projector(vision.hidden_size, vision.projection_dim, vision.depth),
             "gen_aligner": _mlp_projector(vq.embed_dim, vq.projection_dim, vq.num_hidden_layers),
             "gen_head": _VisionHead(vq.image_token_embed_dim, vq.projection_dim, vq.num_embeddings),
@@ -87,6 +78,24 @@ def original_modules(model: Any, seed: int = 1) -> dict[str, nn.Module]:
             nn.init.normal_(module.weight, 1.0, 0.2)
             nn.init.normal_(module.bias, 0.0, 0.2)
     return modules
+
+
+def timm_siglip(image_size: int, patch_size: int, width: int, depth: int, heads: int, mlp_ratio: float) -> nn.Module:
+    """DeepSeek's SigLIP tower as its siglip_vit.py builds it: timm's VisionTransformer with the attention-pooling head."""
+    import timm.models.vision_transformer as vit
+
+    return vit.VisionTransformer(
+        img_size=image_size,
+        patch_size=patch_size,
+        embed_dim=width,
+        depth=depth,
+        num_heads=heads,
+        mlp_ratio=mlp_ratio,
+        class_token=False,
+        global_pool="map",
+        num_classes=0,
+        norm_layer=partial(nn.LayerNorm, eps=1e-6),
+    ).eval()
 
 
 class _VisionHead(nn.Module):

@@ -179,7 +179,7 @@ def test_coco_captions_are_a_seeded_sample_one_caption_per_image(tmp_path: Path)
     other = CocoFidTask(FrechetOptions(num_images=25, sample_seed=4)).samples(rows)
     assert {s.id for s in other} != {s.id for s in samples}
     request = task.build_request(samples[0])
-    assert (request.num_images, request.cfg_weight, request.temperature) == (1, 5.0, 1.0)
+    assert (request.num_images, request.cfg_weight, request.temperature) == (1, None, 1.0)  # None: the model's own
     (archive).write_bytes(b"not a zip")
     with pytest.raises(UserError, match="cannot read annotations/captions_val2014.json"):
         task.rows_from_files({ANNOTATIONS_FILE.name: archive})
@@ -257,7 +257,9 @@ def test_published_numbers_apply_only_under_their_papers_settings(tmp_path: Path
     }
     janus = MjhqFidTask(FrechetOptions(**options))
     _paper_sized_reference(janus, tmp_path / "mjhq.npz", dict.fromkeys(MJHQ_CATEGORIES, 3000))
-    assert janus.published_numbers() == {"janus-1.3b": 10.10}
+    # unset, the weight is each model's own paper setting: both papers' numbers apply
+    assert janus.published_numbers() == {"janus-1.3b": 10.10, "janusflow-1.3b": 9.51}
+    assert MjhqFidTask(FrechetOptions(**options, cfg_weight=5.0)).published_numbers() == {"janus-1.3b": 10.10}
     assert MjhqFidTask(FrechetOptions(**options, cfg_weight=2.0)).published_numbers() == {"janusflow-1.3b": 9.51}
     assert MjhqFidTask(FrechetOptions(**options, cfg_weight=3.0)).published_numbers() == {}
     assert MjhqFidTask(FrechetOptions(**{**options, "feature_extractor": "tiny"}), demo=True).published_numbers() == {}

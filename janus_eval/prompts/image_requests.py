@@ -12,12 +12,20 @@ from pydantic import Field
 
 from janus_eval.api import ImageRequest, Sample, SampleError, TaskOptions, image_seeds
 
+CFG_WEIGHT_HELP = "classifier-free guidance weight; unset: the model's own paper setting (Janus: 5, JanusFlow: 2)"
+MODEL_CFG_WEIGHT = "the model's own (Janus: 5, JanusFlow: 2; the model section says which)"
+
+
+def cfg_weight_card(cfg_weight: float | None) -> float | str:
+    """The guidance weight as the protocol card shows it: the number asked for, or that the model's own applies."""
+    return MODEL_CFG_WEIGHT if cfg_weight is None else cfg_weight
+
 
 class ImageGenerationOptions(TaskOptions):
     """Sampling settings of a generation task (defaults: Janus' generation_inference.py, 4 images a prompt)."""
 
     images_per_prompt: int = Field(default=4, ge=1, description="images per prompt (GenEval and DPG-Bench: 4)")
-    cfg_weight: float = Field(default=5.0, ge=0, description="classifier-free guidance weight (Janus: 5)")
+    cfg_weight: float | None = Field(default=None, ge=0, description=CFG_WEIGHT_HELP)
     temperature: float = Field(default=1.0, ge=0, description="sampling temperature of image tokens (Janus: 1)")
 
     def generation_key(self) -> dict[str, Any]:
