@@ -24,7 +24,7 @@ if str(_ROOT) not in sys.path:
 
 import torch
 from janus_eval.model_adapters.janus_hf import JanusHFAdapter
-from janus_eval.model_adapters.janus_loading import ModelSource
+from janus_eval.model_adapters.janus_loading import CheckpointInfo, ModelSource
 from janus_eval.model_adapters.janus_tiny import TinyShape, build_config, build_tokenizer, ensure_tiny_checkpoint
 
 from janus_eval.api import ModelSpec
@@ -103,14 +103,15 @@ def build_adapter(shape: str, device: str, args: dict[str, str] | None = None) -
     args = dict(args or {})
     spec = ModelSpec("janus_hf", device=device, args={"label": f"bench-{shape}", **args})
     source = ModelSource("janus_hf", str(ensure_tiny_checkpoint()) if shape == "tiny" else f"random:{shape}", is_local=False)
-    return JanusHFAdapter(
+    adapter = JanusHFAdapter(
         spec,
         source,
-        model,
-        processor,
         device=torch_device,
         dtype=dtype,
-        commit=f"random-init-{shape}",
+        checkpoint=CheckpointInfo(
+            source_format="transformers", revision=None, commit=f"random-init-{shape}", do_normalize="checkpoint",
+            processor_from=None, provenance={},
+        ),
         chat_roles="plain",
         gen_roles="special",
         gen_roles_source="benchmark",
@@ -120,7 +121,10 @@ def build_adapter(shape: str, device: str, args: dict[str, str] | None = None) -
         batch_size=None,
         image_batch_size=int(args["image_batch_size"]) if "image_batch_size" in args else None,
         seed=0,
+        attn_implementation=None,
     )
+    adapter.use_model(model, processor)
+    return adapter
 
 
 def parameter_count(adapter: JanusHFAdapter) -> int:

@@ -158,9 +158,11 @@ class JanusHFAdapter(ModelAdapter):
         """Loads model and processor once, and reads the special-token ids the decoding loops need."""
         if self._model is not None:
             return
-        model, processor = load_model(
-            self.source, self.spec, self.dtype, self.device, self.attn_implementation, self.checkpoint
-        )
+        self.use_model(*load_model(self.source, self.spec, self.dtype, self.device, self.attn_implementation, self.checkpoint))
+
+    def use_model(self, model: JanusForConditionalGeneration, processor: JanusProcessor) -> None:
+        """Takes an already built model and processor as if `load` had read them (benchmarks build randomly
+        initialised models at the real shapes this way); reads the special-token ids the decoding loops need."""
         tokenizer = processor.tokenizer
         generation_config = model.generation_config
         self.bos_token_id: int | None = _first_id(generation_config.bos_token_id, tokenizer.bos_token_id)

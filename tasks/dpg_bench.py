@@ -45,6 +45,8 @@ from janus_eval.rules.dpg_bench import (
 )
 from janus_eval.rules.dpg_summary import DpgMetric
 from janus_eval.scorers.device import scorer_device
+from janus_eval.scorers.judge.client import endpoint_of
+from janus_eval.scorers.judge_vqa import JUDGE_VQA_DEVIATION, judge_vqa_card
 
 ELLA_COMMIT = "3c228f1dc6c4d3cad0a47493816151a419f14db3"
 ELLA_BASE = f"https://raw.githubusercontent.com/TencentQQGYLab/ELLA/{ELLA_COMMIT}/dpg_bench"
@@ -81,13 +83,16 @@ class DpgBenchOptions(ImageGenerationOptions):
     variants (defaults: the official rules)."""
 
     images_per_prompt: int = Field(default=4, ge=1, le=4, description="tiles per grid (official: 4, a 2x2 grid)")
-    vqa_model: Literal["auto", "mplug", "blip", "tiny"] = Field(
+    vqa_model: Literal["auto", "mplug", "blip", "tiny", "judge"] = Field(
         default="auto",
         description="VQA backend: mplug (official, needs modelscope), blip (transformers, not comparable), tiny "
-        "(random, tests); auto = mplug, or tiny on the built-in demo rows",
+        "(random, tests), judge (the --judge-model vision endpoint, not comparable); auto = mplug, or tiny on the "
+        "built-in demo rows",
     )
     vqa_weights: str | None = Field(default=None, description="VQA weights: hub id or local folder")
-    vqa_batch_size: int = Field(default=16, ge=1, description="(tile, question) pairs per VQA call")
+    vqa_batch_size: int = Field(
+        default=16, ge=1, description="(tile, question) pairs per VQA call (judge: a batch's pairs, --judge-concurrency at once)"
+    )
     scorer_device: str = Field(default="auto", description="device of the VQA model (auto: the local GPU)")
     dependency_rule: Literal["official", "dsg"] = Field(
         default="official",
@@ -237,7 +242,9 @@ class DpgBenchTask(Task):
                     "--task-option dpg_bench.vqa_model=mplug (or blip) to use dpg_bench.vqa_weights"
                 )
             device = scorer_device(self.options.scorer_device)
-            self._vqa = build_vqa(self.vqa_name, self.options.vqa_weights, device, self.options.vqa_batch_size)
+            self._vqa = build_vqa(
+                self.vqa_name, self.options.vqa_weights, device, self.options.vqa_batch_size, self.judge_settings
+            )
         return self._vqa
 
     def tiles(self, output: ImageOutput) -> list[Image.Image]:
@@ -263,7 +270,8 @@ class DpgBenchTask(Task):
     def score_batch(self, samples: Sequence[Sample], outputs: Sequence[Output | None]) -> list[dict[str, Any]]:
         """The VQA answers every question on every tile of the batch in one go (cached), then the official rules
         per grid. Score: item_id, failed, score (the image score, None when dropped), dropped (why the official
-        script would drop the image), tiles [{answers, raw, scores, score}] and categories [[L2, score]]."""
+        script would drop the image), tiles [{answers, raw, scores, score}] and categories [[L2, score]]; a
+        backend that reduces its replies (judge) adds each tile's `replies` and the sample's usage (`judge`)."""
         rules = self.options.rules()
         plans: list[tuple[ItemQuestions, list[Image.Image]] | None] = []
         pairs: list[tuple[Image.Image, str]] = []
@@ -277,7 +285,9 @@ class DpgBenchTask(Task):
             tiles = self.tiles(output)
             plans.append((item, tiles))
             pairs.extend((tile, question) for tile in tiles for question in item.questions.values())
-        answers = iter(self.vqa().answer(pairs) if pairs else [])
+        vqa = self.vqa()
+        answers = iter(vqa.answer(pairs) if pairs else [])
+        reduces = vqa.backend.reduction is not None
         scores = []
         for sample, output, plan in zip(samples, outputs, plans):
             if output is None:
@@ -285,11 +295,14 @@ class DpgBenchTask(Task):
                                "categories": []})  # fmt: skip
                 continue
             item = plan[0] if plan is not None else None
-            tile_answers = [{qid: next(answers) for qid in item.questions} for _ in plan[1]] if plan else []
+            found = [{qid: next(answers) for qid in item.questions} for _ in plan[1]] if plan else []
+            tile_answers = [{qid: one.answer for qid, one in given.items()} for given in found]
             scored = score_image(item, tile_answers, rules)
             tiles = []
             for number, given in enumerate(tile_answers):
                 tile: dict[str, Any] = {"answers": {str(q): a for q, a in given.items()}}
+                if reduces:
+                    tile["replies"] = {str(q): one.reply for q, one in found[number].items()}
                 if number < len(scored.tiles):
                     done = scored.tiles[number]
                     tile.update(raw={str(q): v for q, v in done.raw.items()},
@@ -297,6 +310,9 @@ class DpgBenchTask(Task):
                 tiles.append(tile)
             scores.append({"item_id": sample.id, "failed": False, "score": scored.score, "dropped": scored.dropped,
                            "tiles": tiles, "categories": [list(pair) for pair in scored.categories]})  # fmt: skip
+            usage = vqa.backend.sample_usage([one for given in found for one in given.values()])
+            if usage is not None:
+                scores[-1]["judge"] = usage
         return scores
 
     def new_metric(self) -> DpgMetric:
@@ -304,6 +320,10 @@ class DpgBenchTask(Task):
 
     def scorer_info(self) -> dict[str, Any]:
         return {"vqa": self.vqa().describe(), "rules": self.options.rules().model_dump()}
+
+    def scoring_usage(self, scores: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """What the VQA answers behind the recorded scores cost (the judge backend's requests, tokens, price)."""
+        return self.vqa().backend.usage_summary([s["judge"] for s in scores if isinstance(s.get("judge"), Mapping)])
 
     def result_notes(self, metrics: Mapping[str, float | None]) -> list[str]:
         """Which numbers the official script would print, and how far the run is from the published protocol."""
@@ -318,7 +338,13 @@ class DpgBenchTask(Task):
         failed = int(metrics.get("failed_generations") or 0)
         if failed:
             notes.append(f"{failed} failed generation(s) have no grid and are left out of every mean")
-        if self.vqa_name != "mplug":
+        if self.vqa_name == "judge" and self.judge_settings is not None:
+            notes.append(
+                f"scored with {self.judge_settings.model!r} at {endpoint_of(self.judge_settings)} (an OpenAI-compatible "
+                "vision endpoint), its replies reduced to their first word, not with the official mPLUG-large: not "
+                "comparable with the published DPG-Bench numbers"
+            )
+        elif self.vqa_name != "mplug":
             notes.append(
                 f"scored with the {self.vqa_name!r} VQA model, not the official mPLUG-large: not comparable with "
                 "the published DPG-Bench numbers"
@@ -338,7 +364,7 @@ class DpgBenchTask(Task):
 
     def protocol_card(self) -> dict[str, Any]:
         options = self.options
-        return {
+        card = {
             "task": self.name,
             "dataset": {
                 "csv": {"name": CSV_FILE.name, "url": CSV_FILE.url, "git_blob": CSV_FILE.git_blob},
@@ -402,6 +428,10 @@ class DpgBenchTask(Task):
             "published_columns": PUBLISHED_COLUMNS,
             "options": options.model_dump(),
         }
+        if self.vqa_name == "judge":
+            card["scoring"]["vqa_endpoint"] = judge_vqa_card(self.judge_settings)
+            card["deviations"].append(JUDGE_VQA_DEVIATION)
+        return card
 
     def demo_rows(self) -> list[dict[str, Any]]:
         """Four items with dependency chains in the CSV schema; the first CSV row belongs to `demo_street`, whose

@@ -164,3 +164,22 @@ def scripted(*replies: "Reply | str") -> Answer:
             return queue.pop(0) if len(queue) > 1 else queue[0]
 
     return answer
+
+
+class PeakInFlight:
+    """An answer that holds each request `hold` seconds before `answer` replies, and records the most requests
+    in flight at once (`peak`): what a concurrency limit is checked against."""
+
+    def __init__(self, answer: Answer, hold: float) -> None:
+        self.answer, self.hold, self.peak = answer, hold, 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, body: dict[str, Any]) -> "Reply | str":
+        with self._lock:
+            self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
+        time.sleep(self.hold)
+        with self._lock:
+            self._in_flight -= 1
+        return self.answer(body)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from janus_eval.errors import UserError
 from janus_eval.scorers.judge import JudgeClient, JudgeError, build_judge
 from janus_eval.scorers.judge.cache import JudgeCache
 from janus_eval.scorers.judge.client import endpoint_of, retry_after_seconds
-from tests.openai_server import OpenAIServer, Reply, openai_server, scripted
+from tests.openai_server import OpenAIServer, PeakInFlight, Reply, openai_server, scripted
 
 KEY = "sk-test-judge-client-0123456789abcdef"
 MESSAGES = [{"role": "user", "content": "Grade this: 1 + 1 = 2 | 2 | "}]
@@ -115,23 +114,13 @@ def test_bad_key_unknown_model_and_unreachable_endpoint_are_user_errors(tmp_path
 
 
 def test_concurrency_limit_holds_across_threads(tmp_path: Path) -> None:
-    in_flight, peak, lock = [0], [0], threading.Lock()
-
-    def answer(body: dict[str, Any]) -> str:
-        with lock:
-            in_flight[0] += 1
-            peak[0] = max(peak[0], in_flight[0])
-        time.sleep(0.15)
-        with lock:
-            in_flight[0] -= 1
-        return "0.1"
-
+    answer = PeakInFlight(lambda body: "0.1", hold=0.15)
     with openai_server(answer, api_key=KEY) as server:
         client = _client(server, tmp_path, concurrency=2)
         prompts = [[{"role": "user", "content": f"question {n}"}] for n in range(6)]
         replies = client.map(lambda m: client.complete(m, temperature=0.0, max_tokens=3).text, prompts)
     assert replies == ["0.1"] * 6
-    assert peak[0] == 2
+    assert answer.peak == 2
 
 
 def test_map_returns_judge_errors_in_place(tmp_path: Path) -> None:

@@ -2,23 +2,49 @@
 determines the reply (endpoint, model, messages, sampling settings, draw number).
 
 Files are written atomically (temporary file, then rename), so threads, ranks and concurrent runs may
-share a folder. A cached reply is never asked for again: a rerun or a rescore pays nothing twice.
+share a folder. A cached reply is never asked for again: a rerun or a rescore pays nothing twice. An image sent
+as a base64 data URL is kept in the file by its sha256 only (the key covers the whole request), so a vision
+judge's cache holds no copy of every image it was shown.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 from janus_eval.data.hashing import hash_json
 
+DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+);base64,(.*)", re.DOTALL)
+
 
 def request_key(request: Mapping[str, Any]) -> str:
     """The cache key of a request description (JSON-serialisable; key order does not matter)."""
     return hash_json(dict(request))
+
+
+def stored_request(value: Any) -> Any:
+    """A request as its cache file keeps it: every base64 data URL replaced by `data:<type>;sha256=<digest of
+    the decoded bytes>`, the rest as it is."""
+    if isinstance(value, Mapping):
+        return {key: stored_request(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [stored_request(item) for item in value]
+    if isinstance(value, str) and value.startswith("data:"):
+        found = DATA_URL.fullmatch(value)
+        if found is not None:
+            try:
+                data = base64.b64decode(found.group(2), validate=True)
+            except (binascii.Error, ValueError):
+                data = found.group(2).encode()
+            return f"data:{found.group(1)};sha256={hashlib.sha256(data).hexdigest()}"
+    return value
 
 
 class JudgeCache:
@@ -41,8 +67,8 @@ class JudgeCache:
         return reply if isinstance(reply, dict) else None
 
     def put(self, key: str, request: Mapping[str, Any], reply: Mapping[str, Any]) -> None:
-        """Stores a reply (the last writer of equal content wins)."""
-        self._write(self._path(key), {"request": dict(request), "reply": dict(reply)})
+        """Stores a reply (the last writer of equal content wins), with its request as `stored_request` keeps it."""
+        self._write(self._path(key), {"request": stored_request(request), "reply": dict(reply)})
 
     def has_marker(self, name: str) -> bool:
         return (self.root / "endpoints" / f"{name}.json").is_file()

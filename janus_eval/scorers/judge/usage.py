@@ -40,6 +40,20 @@ class UsageTally:
             self.served.add(reply.served_model)
         return reply.text
 
+    def add(self, usage: Mapping[str, Any], reused: bool = False) -> None:
+        """Adds a usage recorded earlier (`as_dict` of another tally). `reused`: its replies are reused now (from
+        a cache in front of the judge), so they count as cache hits, with their tokens but no request sent."""
+        counts = self.counts
+        if reused:
+            counts["cached"] += int(usage.get("requests", 0)) + int(usage.get("cached", 0))
+            counts["prompt_tokens"] += int(usage.get("prompt_tokens", 0))
+            counts["completion_tokens"] += int(usage.get("completion_tokens", 0))
+        else:
+            for key in _COUNTS:
+                counts[key] += int(usage.get(key, 0))
+        self.usage_reported = self.usage_reported and bool(usage.get("usage_reported", True))
+        self.served.update(usage.get("served_models", []))
+
     def as_dict(self) -> dict[str, Any]:
         return {**self.counts, "usage_reported": self.usage_reported, "served_models": sorted(self.served)}
 
