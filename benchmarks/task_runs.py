@@ -20,7 +20,7 @@ import janus_shapes  # noqa: E402,F401  (sets up sys.path and offline mode first
 import numpy as np  # noqa: E402
 from janus_eval.tasks.geneval import GenEvalTask  # noqa: E402
 
-from janus_eval.api import ImageOutput, Metric, Output, Sample  # noqa: E402
+from janus_eval.api import ImageOutput, Metric, Output, Sample, SampleScore  # noqa: E402
 from janus_eval.engine.runner import RunConfig, build_tasks, chunks, evaluate  # noqa: E402
 from janus_eval.registry import TASKS  # noqa: E402
 
@@ -43,11 +43,18 @@ class _MeanMetric(Metric):
         return {"brightness": self.total / self.count if self.count else None}
 
 
+class BrightnessScore(SampleScore):
+    """A sample's mean brightness of its images (0 without images)."""
+
+    brightness: float
+
+
 class MinimalImageTask(GenEvalTask):
     """GenEval's prompts, requests and image folder, scored by mean brightness (no scorer models)."""
 
     name = "t2i-minimal"
     published: Any = {}
+    Score = BrightnessScore
 
     @property
     def headline(self) -> str:

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from janus_eval.api import ChatMessage, TextRequest
+from PIL import Image
+
+from janus_eval.api import ChatMessage, ImageOutput, TextRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,3 +33,15 @@ def test_the_benchmark_adapter_is_built_loaded_and_answers() -> None:
     assert isinstance(output.text, str)
     assert adapter.image_loop is not None  # the step loop the image benchmark times
     assert shapes.parameter_count(adapter) > 0
+
+
+def test_the_benchmark_image_task_declares_its_score() -> None:
+    """The whole-task benchmarks' minimal task records scores of its own declared shape (validated before writing)."""
+    spec = importlib.util.spec_from_file_location("task_runs", ROOT / "benchmarks" / "task_runs.py")
+    assert spec is not None and spec.loader is not None
+    task_runs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(task_runs)
+    task_cls = task_runs.MinimalImageTask
+    task = task_cls(task_cls.Options(images_per_prompt=1), seed=0)
+    score = task.score(None, ImageOutput([Image.new("RGB", (4, 4), (10, 20, 30))]))
+    assert task_cls.Score.model_validate(score).brightness == 20.0
