@@ -17,6 +17,8 @@ from janus_eval.api import ChatMessage
 PLAIN_ROLES = ("User", "Assistant")
 SPECIAL_ROLES = ("<|User|>", "<|Assistant|>")
 ROLE_SETS: dict[str, tuple[str, str]] = {"plain": PLAIN_ROLES, "special": SPECIAL_ROLES}
+# how an understanding prompt is rendered: DeepSeek's template (below) or the checkpoint's saved chat template
+CHAT_TEMPLATES = ("deepseek", "checkpoint")
 
 # The roles of each model's own text-to-image code, by reference key: Janus-1.3B's
 # generation_inference.py and JanusFlow's README/demo use "User"/"Assistant"; Janus-Pro's README
@@ -101,3 +103,20 @@ def render_generation_prompt(prompt: str, roles: tuple[str, str] = SPECIAL_ROLES
     """
     user = ChatMessage("user", [prompt])
     return render_chat([user], roles)
+
+
+def hf_conversation(messages: Sequence[ChatMessage]) -> list[dict[str, object]]:
+    """The messages in transformers' chat-template form: typed text and image parts, in order.
+
+    Images become `{"type": "image"}` (the template writes the placeholder; the pixels go to the processor).
+    """
+    return [
+        {
+            "role": message.role,
+            "content": [
+                {"type": "image"} if isinstance(part, Image.Image) else {"type": "text", "text": part}
+                for part in message.content
+            ],
+        }
+        for message in messages
+    ]

@@ -15,8 +15,10 @@ import torch
 from janus_eval.model_adapters.adapter_support import chunks as _chunks
 from janus_eval.model_adapters.adapter_support import installed_version as _installed_version
 from janus_eval.model_adapters.chat_template import (
+    CHAT_TEMPLATES,
     ROLE_SETS,
     default_generation_roles,
+    hf_conversation,
     render_chat,
     render_generation_prompt,
 )
@@ -96,7 +98,9 @@ class JanusHFAdapter(ModelAdapter):
     checkpoint in DeepSeek's original format lacks),
     `cfg_dtype` (`model` = guidance, softmax and sampling in the model's dtype as DeepSeek's
     code does, bf16 on CUDA; `float32`), `compile` (`true` = torch.compile the generation step, CUDA graphs
-    on CUDA; `eager` = trace without compiling; default `false`).
+    on CUDA; `eager` = trace without compiling; default `false`), `chat_template` (`deepseek` = DeepSeek's
+    conversation template, the paper protocol and the default; `checkpoint` = the chat template saved with the
+    processor, as lmms-eval's chat models render prompts).
     """
 
     name: ClassVar[str] = ADAPTER_NAME
@@ -125,6 +129,7 @@ class JanusHFAdapter(ModelAdapter):
         image_batch_size: int | None,
         seed: int,
         attn_implementation: str | None,
+        chat_template: str = "deepseek",
     ) -> None:
         self.spec = spec
         self.source = source
@@ -142,6 +147,7 @@ class JanusHFAdapter(ModelAdapter):
         self.image_batch_size = image_batch_size
         self.seed = seed
         self.attn_implementation = attn_implementation
+        self.chat_template = chat_template
         self.checkpoint = checkpoint
         # how the checkpoint is read (source format, conversion, normalisation), for the identity
         self.provenance: dict[str, Any] = dict(checkpoint.provenance)
@@ -219,6 +225,7 @@ class JanusHFAdapter(ModelAdapter):
         batch_size = parse_positive_int(args, "batch_size")
         image_batch_size = parse_positive_int(args, "image_batch_size")
         seed = parse_int(args, "seed", 0)
+        chat_template = parse_choice(args, "chat_template", "deepseek", CHAT_TEMPLATES)
         if spec.dtype not in ("auto", *DTYPES):
             raise UserError(f"dtype {spec.dtype!r} is not supported; choose one of: auto, {', '.join(DTYPES)}")
         device = resolve_device(spec.device)
@@ -243,6 +250,7 @@ class JanusHFAdapter(ModelAdapter):
             batch_size=batch_size,
             image_batch_size=image_batch_size,
             seed=seed,
+            chat_template=chat_template,
         )
 
     @classmethod
@@ -285,6 +293,8 @@ class JanusHFAdapter(ModelAdapter):
             "transformers": transformers.__version__,
             "torch": torch.__version__,
         }
+        if self.chat_template != "deepseek":  # absent at the default, so earlier records keep their keys
+            identity["chat_template"] = self.chat_template
         if self.source.is_local:
             identity["fingerprint"] = folder_fingerprint(Path(self.source.location))
         if self.source.is_tiny:
@@ -313,6 +323,16 @@ class JanusHFAdapter(ModelAdapter):
 
     def render_text_prompt(self, request: TextRequest) -> str:
         """The exact prompt string fed to the processor for one understanding request."""
+        if self.chat_template == "checkpoint":
+            template = getattr(self.processor, "chat_template", None)
+            if not template:
+                raise UserError(
+                    f"{self.source.location} has no chat template saved with its processor; "
+                    "use chat_template=deepseek (DeepSeek's conversation template)"
+                )
+            return self.processor.apply_chat_template(
+                hf_conversation(request.messages), add_generation_prompt=True, tokenize=False
+            )
         return render_chat(
             request.messages,
             ROLE_SETS[self.chat_roles],
@@ -496,6 +516,9 @@ class JanusHFAdapter(ModelAdapter):
                 "roles_chosen_by": self.gen_roles_source,
                 "guidance_dtype": self.identity_cfg_dtype,
             }
+        if self.chat_template == "checkpoint":
+            # the checkpoint's own template renders the prompt; its text is known only once the processor is read
+            return {"template": None, "chat_template": "checkpoint", "roles_chosen_by": "the checkpoint's chat template"}
         example = [ChatMessage("user", ["{text}"])]
         return {
             "template": render_chat(example, ROLE_SETS[self.chat_roles], image_token=IMAGE_TAG, eos_token=""),

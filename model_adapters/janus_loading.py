@@ -85,6 +85,7 @@ KNOWN_ARGS = (
     "attn_implementation",
     "do_normalize",
     "processor_from",
+    "chat_template",
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 # one of these makes a tokenizer transformers can load without converting a slow one

@@ -3,11 +3,16 @@
 `--model predictions --model-args path=FILE.jsonl`: one JSON object per line with `output` and
 either `id` (the task's sample id) or `row` (0-based position of the sample in the loaded split).
 A `<task>.samples.jsonl` file written by a run is such a file. `{task}` in the path is replaced by
-the task's name, so one argument serves several tasks.
+the task's name, so one argument serves several tasks; a `*` in the file name matches one file.
+
+lmms-eval's `--log_samples` files (`<date>_samples_<task>.jsonl`) are read too: a line with `doc_id` and
+`filtered_resps` serves row `doc_id` with the model's raw answer (`resps` when lmms-eval's filters changed
+it, else `filtered_resps`), so a run made in lmms-eval is scored by our tasks.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -46,6 +51,8 @@ class _SavedOutputs:
                     entry = json.loads(line)
                 except json.JSONDecodeError:
                     raise UserError(f"{path}:{number}: not a JSON object") from None
+                if isinstance(entry, dict) and "output" not in entry and "doc_id" in entry:
+                    entry = _lmms_eval_entry(entry, f"{path}:{number}")
                 if not isinstance(entry, dict) or "output" not in entry or ("id" not in entry and "row" not in entry):
                     raise UserError(f"{path}:{number}: each line needs `output` and `id` or `row`")
                 if entry.get("task", task) != task or entry["output"] is None:
@@ -65,6 +72,33 @@ class _SavedOutputs:
         raise UserError(
             f"{self.path} has no saved output for sample {sample_id!r} (row {row}) of task {task!r}"
         )
+
+
+def _lmms_eval_entry(entry: dict[str, Any], where: str) -> dict[str, Any]:
+    """A line of lmms-eval's `--log_samples` file as a predictions line: row `doc_id`, the raw answer.
+
+    lmms-eval keeps `resps` (the model's answer) only where its filters changed it into `filtered_resps`;
+    single answers are unwrapped from their lists.
+    """
+    if "resps" not in entry and "filtered_resps" not in entry:
+        raise UserError(f"{where}: an lmms-eval sample line needs `resps` or `filtered_resps` beside `doc_id`")
+    answer = entry.get("resps", entry.get("filtered_resps"))
+    while isinstance(answer, list) and len(answer) == 1:
+        answer = answer[0]
+    if not isinstance(answer, str):
+        raise UserError(f"{where}: the lmms-eval answer is {type(answer).__name__}, expected one text")
+    return {"row": entry["doc_id"], "output": answer}
+
+
+def _expand(path: Path) -> Path:
+    """The one file a `*` pattern in the path names (lmms-eval prefixes its files with the run's date)."""
+    if "*" not in str(path):
+        return path
+    matches = sorted(glob.glob(str(path)))
+    if len(matches) != 1:
+        found = ", ".join(matches) if matches else "none"
+        raise UserError(f"predictions path {path} must match exactly one file (found: {found}); name the file")
+    return Path(matches[0])
 
 
 @register_model()
@@ -101,7 +135,7 @@ class PredictionsAdapter(ModelAdapter):
         return self._published_as
 
     def _path(self, task: str) -> Path:
-        return Path(self.path_template.replace("{task}", task)).expanduser().resolve()
+        return _expand(Path(self.path_template.replace("{task}", task)).expanduser()).resolve()
 
     def _outputs(self, task: str) -> _SavedOutputs:
         if task not in self._files:

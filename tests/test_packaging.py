@@ -34,6 +34,8 @@ def test_wheel_ships_tasks_and_adapters_inside_the_namespace(wheel: Path) -> Non
     assert "janus_eval/tasks/dpg_bench_prompts.json" in names  # DPG-Bench's prompt checksums are package data
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "janus-eval = janus_eval.cli:main" in entry_points
+    # lmms-eval's model registry reads this group (`lmms-eval --model janus`)
+    assert "[lmms_eval.models]\njanus = janus_eval.model_adapters.lmms_eval_bridge:lmms_eval_models" in entry_points
 
 
 def test_installed_console_script_works_outside_the_repository(wheel: Path, tmp_path: Path) -> None:
