@@ -20,6 +20,8 @@ def test_ci_runs_exactly_the_readmes_test_command_in_a_fresh_venv() -> None:
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     commands = [line for line in script if line and not line.lstrip().startswith("#")]
     assert commands[-1] == install_and_test
+    # no install step outside the README's command (the browser is a system package, installed when missing)
+    assert not [line for line in commands[:-1] if "pip install" in line]
     assert any(re.match(r"python3? -m venv ", line) for line in commands)
     assert any(line.startswith("source ") and "/bin/activate" in line for line in commands)
 

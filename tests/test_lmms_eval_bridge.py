@@ -3,7 +3,7 @@ size 1) run its own MME and POPE task definitions over local parquet through our
 renders the same requests; both harnesses score the same outputs alike (lmms-eval's logged samples read by our
 `predictions` adapter, ours replayed in lmms-eval).
 
-lmms-eval is installed with `--no-deps` (see .ci/run); without it these tests skip, except in CI where they fail.
+lmms-eval is installed with `--no-deps` by the README's test command; without it these tests skip, except in CI where they fail.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 
 if importlib.util.find_spec("lmms_eval") is None:
     if os.environ.get("CI"):
-        raise RuntimeError("lmms-eval is not installed: .ci/run installs it with pip install --no-deps lmms-eval")
+        raise RuntimeError("lmms-eval is not installed: the README's test command installs it with pip install --no-deps")
     pytest.skip("lmms-eval is not installed (pip install --no-deps 'lmms-eval>=0.7.3,<0.8')", allow_module_level=True)
 
 from janus_eval.model_adapters import lmms_eval_bridge as bridge  # noqa: E402
