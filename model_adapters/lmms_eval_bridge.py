@@ -13,10 +13,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from janus_eval.model_adapters.janus_loading import ADAPTER_NAME, HUB_IDS, TINY_ALIAS
+from janus_eval.model_adapters.janus_loading import ADAPTER_NAME, HUB_IDS
+from janus_eval.model_adapters.janusflow_loading import ADAPTER_NAME as FLOW_ADAPTER_NAME
+from janus_eval.model_adapters.janusflow_loading import HUB_IDS as FLOW_HUB_IDS
 from PIL import Image
 
 from janus_eval.api import ChatMessage, ContentPart, ModelAdapter, ModelSpec, TextRequest
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 MODEL_ID = "janus"
 DEFAULT_PRETRAINED = HUB_IDS["janus-pro-7b"]
+# the adapters whose `pretrained=` names a checkpoint
+CHECKPOINT_ADAPTERS = (ADAPTER_NAME, FLOW_ADAPTER_NAME)
 # lmms-eval's HF models (llava_hf, ...) default to 1024 new tokens when a task's generation_kwargs name none
 DEFAULT_MAX_NEW_TOKENS = 1024
 # `chat_template=`: the checkpoint's own template (lmms-eval's chat-model convention, the default) or the
@@ -177,19 +182,22 @@ def with_system_prompt(messages: list[ChatMessage], system_prompt: str) -> list[
 def adapter_spec(
     pretrained: str, adapter: str, revision: str | None, dtype: str, device: str, args: Mapping[str, Any]
 ) -> ModelSpec:
-    """Our ModelSpec for lmms-eval's `pretrained=` (one of our aliases, a hub id or a local folder)."""
+    """Our ModelSpec for lmms-eval's `pretrained=`: one of our model names (`janus-pro-7b`, `janusflow-1.3b`, the
+    tiny ones), a hub id of one of them, or, for the adapter named by `adapter` (`janus_hf` or `janusflow`), a local
+    folder or another hub id."""
     text_args = {key: _arg_text(value) for key, value in args.items()}
-    if adapter != ADAPTER_NAME:
+    if adapter not in CHECKPOINT_ADAPTERS:  # e.g. `predictions`: no checkpoint to name
         return ModelSpec(name=adapter, revision=revision, dtype=dtype, device=device, args=text_args)
-    aliases = {hub_id: alias for alias, hub_id in HUB_IDS.items()}
-    if pretrained == TINY_ALIAS or pretrained in HUB_IDS:
+    names = {*MODELS.names(), *MODELS.aliases()}
+    by_hub_id = {hub_id: alias for alias, hub_id in {**HUB_IDS, **FLOW_HUB_IDS}.items()}
+    if pretrained in names and pretrained not in CHECKPOINT_ADAPTERS:
         name, model_path = pretrained, None
-    elif pretrained in aliases:
-        name, model_path = aliases[pretrained], None
+    elif pretrained in by_hub_id:
+        name, model_path = by_hub_id[pretrained], None
     elif os.path.isdir(os.path.expanduser(pretrained)):
-        name, model_path = ADAPTER_NAME, pretrained
+        name, model_path = adapter, pretrained
     else:
-        name, model_path = ADAPTER_NAME, None
+        name, model_path = adapter, None
         text_args["model"] = pretrained
     return ModelSpec(name=name, model_path=model_path, revision=revision, dtype=dtype, device=device, args=text_args)
 
@@ -228,12 +236,13 @@ def _distributed_device(device: str | None) -> str:
 class _JanusLmms(lmms):
     """What both lmms-eval classes share: arguments, the wrapped adapter, batching and stop strings.
 
-    Model arguments (`--model_args k=v,...`): `pretrained` (our alias, hub id or local folder; default
-    deepseek-community/Janus-Pro-7B), `revision`, `dtype` (auto = bf16 on CUDA, float32 on CPU), `device`,
+    Model arguments (`--model_args k=v,...`): `pretrained` (one of our model names, e.g. `janus-pro-7b` or
+    `janusflow-1.3b`, a hub id, or a local folder; default deepseek-community/Janus-Pro-7B), `revision`, `dtype` (auto = bf16 on CUDA, float32 on CPU), `device`,
     `batch_size` (requests per adapter call; wins over --batch_size), `chat_template` (`checkpoint`, the default:
     the checkpoint's saved chat template, as lmms-eval's chat models; `deepseek`: the paper protocol's
     rendering), `system_prompt` (text or a file; default none), `max_new_tokens` (when a task names none),
-    `adapter` (the janus-eval adapter to wrap: `janus_hf`, or `predictions` to replay saved outputs); any other
+    `adapter` (the janus-eval adapter for a local folder or an unnamed hub id: `janus_hf`, the default, or
+    `janusflow`; `predictions` replays saved outputs); JanusFlow renders its own template (no `chat_template`); any other
     argument goes to the adapter (`chat_roles`, `image_preprocessing`, `do_normalize`, `processor_from`, `path`, ...).
     """
 
@@ -258,13 +267,17 @@ class _JanusLmms(lmms):
         self.system_prompt = self._resolve_system_prompt(str(system_prompt or "").replace("\\n", "\n"))
         self.default_max_new_tokens = int(max_new_tokens)
         self.batch_size_per_call = _batch_size(batch_size) or 1
-        if adapter == ADAPTER_NAME:
-            # the adapter itself renders with DeepSeek's template or the checkpoint's
-            adapter_args = {"chat_template": chat_template, **adapter_args}
-        self.spec = adapter_spec(
+        spec = adapter_spec(
             str(pretrained), str(adapter), None if revision is None else str(revision), str(dtype),
             _distributed_device(device), adapter_args,
         )
+        canonical = MODELS.resolve(spec.name)[0]
+        if canonical == ADAPTER_NAME:
+            # the adapter itself renders with DeepSeek's template or the checkpoint's
+            spec = replace(spec, args={"chat_template": chat_template, **spec.args})
+        elif canonical == FLOW_ADAPTER_NAME:
+            log.info("janus: JanusFlow renders its own User/Assistant template (chat_template does not apply)")
+        self.spec = spec
         self.adapter: ModelAdapter = MODELS.get(self.spec.name).from_spec(self.spec)
         self._rank = int(os.environ.get("RANK", "0"))
         self._world_size = int(os.environ.get("WORLD_SIZE", "1"))

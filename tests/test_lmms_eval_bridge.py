@@ -254,6 +254,21 @@ def test_pretrained_names_map_to_our_model_specs(tmp_path: Path) -> None:
     assert (local.name, local.model_path) == ("janus_hf", str(tmp_path))
     other = bridge.adapter_spec("someone/Janus-finetune", "janus_hf", "abc", "bfloat16", "auto", {"flag": True})
     assert (other.name, other.revision, dict(other.args)) == ("janus_hf", "abc", {"model": "someone/Janus-finetune", "flag": "true"})
+    # JanusFlow: by its names and hub id, or `adapter=janusflow` for a folder or another hub id
+    assert bridge.adapter_spec("deepseek-ai/JanusFlow-1.3B", "janus_hf", None, "auto", "auto", {}).name == "janusflow-1.3b"
+    assert bridge.adapter_spec("janusflow-tiny", "janus_hf", None, "auto", "auto", {}).name == "janusflow-tiny"
+    flow_local = bridge.adapter_spec(str(tmp_path), "janusflow", None, "auto", "cpu", {})
+    assert (flow_local.name, flow_local.model_path) == ("janusflow", str(tmp_path))
+    flow_other = bridge.adapter_spec("someone/JanusFlow-finetune", "janusflow", None, "auto", "auto", {})
+    assert (flow_other.name, dict(flow_other.args)) == ("janusflow", {"model": "someone/JanusFlow-finetune"})
+
+
+def test_janusflow_answers_through_the_bridge_with_its_own_template() -> None:
+    model = bridge.JanusSimple(pretrained="janusflow-tiny", device="cpu")
+    assert type(model.adapter).__name__ == "JanusFlowAdapter" and "chat_template" not in model.adapter.spec.args
+    messages = [ChatMessage("user", bridge.interleave("Is there a dog?", [_image("red")]))]
+    request, _ = model.text_request(messages, {"max_new_tokens": 3}, 0, "t", "test")
+    assert model.run([(request, [])])[0] == model.adapter.generate_text([request])[0].text
 
 
 def test_lmms_eval_resolves_janus_through_the_entry_point() -> None:
