@@ -80,6 +80,18 @@ class VisionTower:
     def num_patches(self) -> int:
         return (self.image_size // self.patch_size) ** 2
 
+    def vision_config_args(self) -> dict[str, Any]:
+        """The tower's sizes as transformers' JanusVisionConfig names them (placeholder features per image included)."""
+        return {
+            "hidden_size": self.width,
+            "num_hidden_layers": self.layers,
+            "num_attention_heads": self.heads,
+            "image_size": self.image_size,
+            "patch_size": self.patch_size,
+            "mlp_ratio": self.mlp_ratio,
+            "num_image_tokens": self.num_patches,
+        }
+
 
 @dataclass(frozen=True)
 class Projector:
@@ -365,16 +377,10 @@ def janus_config(
         pad_token_id=pad_token_id,
     )
     vision = {
-        "hidden_size": arch.vision.width,
-        "num_hidden_layers": arch.vision.layers,
-        "num_attention_heads": arch.vision.heads,
-        "image_size": arch.vision.image_size,
-        "patch_size": arch.vision.patch_size,
-        "mlp_ratio": arch.vision.mlp_ratio,
+        # num_image_tokens: placeholder features per image, and (through vq num_patches) codes per generated image
+        **arch.vision.vision_config_args(),
         "projection_dim": arch.aligner.n_embed,
         "depth": arch.aligner.depth,
-        # Placeholder features per image, and (through vq num_patches) codes per generated image.
-        "num_image_tokens": arch.vision.num_patches,
     }
     vq = {
         "embed_dim": arch.vq.codebook_embed_dim,

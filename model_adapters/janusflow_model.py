@@ -162,17 +162,7 @@ def vision_config(arch: JanusFlowArchitecture) -> JanusVisionConfig:
     """transformers' SigLIP-style Janus vision tower for the understanding encoder's sizes."""
     from transformers import JanusVisionConfig
 
-    vision = arch.vision
-    return JanusVisionConfig(
-        hidden_size=vision.width,
-        num_hidden_layers=vision.layers,
-        num_attention_heads=vision.heads,
-        image_size=vision.image_size,
-        patch_size=vision.patch_size,
-        mlp_ratio=vision.mlp_ratio,
-        num_image_tokens=vision.num_patches,
-        projection_dim=arch.text_hidden,
-    )
+    return JanusVisionConfig(**arch.vision.vision_config_args(), projection_dim=arch.text_hidden)
 
 
 class JanusFlowModel(nn.Module):

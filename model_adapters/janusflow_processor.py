@@ -16,13 +16,11 @@ from typing import Any
 
 import torch
 from janus_eval.model_adapters.janus_image_preprocessing import deepseek_resize_and_pad
-from janus_eval.model_adapters.janus_original_processor import build_image_processor, read_json
+from janus_eval.model_adapters.janus_original_processor import build_image_processor, missing_processor_files, read_json
 from PIL import Image
 
 from janus_eval.errors import UserError
 
-REQUIRED_FILES = ("tokenizer.json", "preprocessor_config.json")
-PROCESSOR_FILES = (*REQUIRED_FILES, "tokenizer_config.json", "special_tokens_map.json", "processor_config.json")
 # JanusFlow's VLChatProcessor defaults, in the order it adds missing tags to the tokenizer.
 DEFAULT_TAGS = {
     "image_tag": "<image_placeholder>",
@@ -52,7 +50,7 @@ class JanusFlowProcessor:
     def __init__(self, folder: Path, *, image_size: int, num_image_tokens: int) -> None:
         from transformers import TokenizersBackend
 
-        missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+        missing = missing_processor_files(folder)
         if missing:
             raise UserError(f"{folder} has no {' or '.join(missing)}: JanusFlow needs its tokenizer and processor files")
         config = read_json(folder / "processor_config.json") if (folder / "processor_config.json").is_file() else {}
