@@ -47,18 +47,16 @@ class BatchFinisher:
                 self._failure = exc
                 self._failed = True
 
-    def _raise_failure(self) -> None:
-        if self._failed and not self._raised:
+    def _raise_failure(self, again: bool = False) -> None:
+        """Raises a job's failure: once, or `again` on every call (a submit after a failure never queues)."""
+        if self._failed and (again or not self._raised):
             self._raised = True
             assert self._failure is not None
             raise self._failure
 
     def submit(self, function: Callable[..., None], *args: Any) -> None:
         """Queues `function(*args)`; raises the failure of an earlier job instead, if there was one."""
-        if self._failed:
-            self._raised = True
-            assert self._failure is not None
-            raise self._failure
+        self._raise_failure(again=True)
         self._jobs.put((function, args))
 
     def close(self) -> None:
